@@ -1,0 +1,82 @@
+// The node provider contract: what the plan needs from vagrant, sim and kind, and nothing more.
+import type { Lab, LabNode, ProviderName } from "../config.ts";
+import type { Logger } from "../log.ts";
+
+/** Where a node stands, as the provider sees it. */
+export type NodePhase = "running" | "stopped" | "not-created" | "unknown";
+
+export interface NodeStatus {
+  readonly name: string;
+  readonly phase: NodePhase;
+  /** Provider-specific detail for `bootstrap status` ("virtualbox", "kwok", "pid 1234"). */
+  readonly detail?: string;
+}
+
+/** Per-call context: the lab's work directory, a logger, progress and cancellation. */
+export interface ProviderContext {
+  /** The `.kubelab/` directory of this lab (rendered files, state, logs, cache). */
+  readonly workDir: string;
+  readonly logger: Logger;
+  /** Aborted on Ctrl-C / SIGTERM: long calls stop their children and reject with InterruptedError. */
+  readonly signal: AbortSignal;
+  /** One short line of live progress for a node ("vagrant up: Booting VM..."), shown on a TTY. */
+  readonly progress?: (node: string, line: string) => void;
+}
+
+export interface RunScriptOptions {
+  /** Hard limit; the child is killed and a CommandError names the node, step and log. */
+  readonly timeoutMs: number;
+  /** Name of the step, for logs and errors ("prepare", "kubeadm-init"). */
+  readonly step: string;
+}
+
+/** What a provider can do; the plan skips steps a provider cannot do, with the reason shown. */
+export interface ProviderCapabilities {
+  /** Nodes are real machines with a shell: node scripts, `ssh`, kubeadm. False for sim. */
+  readonly shell: boolean;
+  /** Kubernetes is installed by the node scripts (kubeadm init/join). False for sim and kind. */
+  readonly installsKubernetes: boolean;
+}
+
+/**
+ * A node provider creates, inspects and destroys the lab's machines and runs rendered files on them.
+ * Every method is idempotent: `createNodes` on existing nodes starts what is stopped and leaves the
+ * rest; `destroy` on a lab that does not exist succeeds. Nothing here knows about Kubernetes steps;
+ * those are the plan's.
+ */
+export interface Provider {
+  readonly name: ProviderName;
+  readonly capabilities: ProviderCapabilities;
+
+  /** Throws MissingToolError (exit 2) when a required program is not installed. Changes nothing. */
+  preflight(context: ProviderContext): Promise<void>;
+
+  /** Files the provider needs rendered into the work dir (Vagrantfile, nodes.json...); pure. */
+  renderFiles(lab: Lab): ReadonlyMap<string, string>;
+
+  /** Current phase of every node of the lab (not-created for unknown ones). */
+  status(lab: Lab, context: ProviderContext): Promise<NodeStatus[]>;
+
+  /** Creates and starts the nodes that are not running. */
+  createNodes(lab: Lab, nodes: readonly LabNode[], context: ProviderContext): Promise<void>;
+
+  /** Destroys every node and the provider's own state; the lab's backups are kept. */
+  destroy(lab: Lab, context: ProviderContext): Promise<void>;
+
+  /**
+   * Runs a script file (already rendered in the work dir) as root on a node; output goes to the node's
+   * log. Resolves with stdout on exit code 0, throws StepError otherwise. Requires `capabilities.shell`.
+   */
+  runScript(
+    node: LabNode,
+    scriptPath: string,
+    options: RunScriptOptions,
+    context: ProviderContext,
+  ): Promise<string>;
+
+  /** Copies a file from a node to the host. Requires `capabilities.shell`. */
+  copyFromNode(node: LabNode, remotePath: string, localPath: string, context: ProviderContext): Promise<void>;
+
+  /** Interactive shell or command on a node with the terminal attached; resolves with its exit code. */
+  ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number>;
+}
