@@ -1,0 +1,63 @@
+// Renders join.sh for a worker and token.sh, which mints a fresh join token on the control plane.
+import type { Lab, LabNode } from "../config.ts";
+import { BOOTSTRAP_TOKEN_TTL, renderJoinConfiguration } from "../kubeadm.ts";
+import { tokenId } from "../token.ts";
+import { NODE_CONFIG_DIR } from "./init.ts";
+import { scriptHeader, shellQuote } from "./script.ts";
+
+/**
+ * join.sh for a worker: `kubeadm join --config` with the bootstrap token and the CA public-key pin
+ * (caCertHashes), so the worker verifies the API server it discovers. A joined node (kubelet.conf exists)
+ * is left alone; a join that failed half-way is reset first. Embeds the token: write it with mode 0600.
+ */
+export function renderJoinScript(lab: Lab, node: LabNode, token: string, caCertHash: string): string {
+  return `${scriptHeader("join", lab, node, [
+    `Joins the cluster at ${lab.controlPlane.ip}, verifying its CA by public-key hash.`,
+  ])}
+CONFIG_DIR=${NODE_CONFIG_DIR}
+CONFIG=$CONFIG_DIR/kubeadm-join.yaml
+
+if [[ -f /etc/kubernetes/kubelet.conf ]]; then
+  log "${node.name} has already joined"
+  exit 0
+fi
+if [[ -e /etc/kubernetes/pki/ca.crt || -e /etc/kubernetes/bootstrap-kubelet.conf ]]; then
+  log "an earlier kubeadm join did not finish: kubeadm reset first"
+  kubeadm reset --force
+fi
+install -d -m 0700 "$CONFIG_DIR"
+(
+  umask 077
+  cat >"$CONFIG" <<'EOF'
+${renderJoinConfiguration(lab, node, token, caCertHash)}EOF
+)
+log "kubeadm join ${lab.controlPlane.ip}"
+kubeadm join --config "$CONFIG"
+rm -f "$CONFIG"
+
+log "join done on ${node.name}"
+`;
+}
+
+/**
+ * token.sh, run on the control plane before a late join: registers `token` (made on the host, so it is
+ * known without reading it back from a log) with the standard TTL, unless it already exists. Prints no
+ * token. Embeds the token: write it with mode 0600.
+ */
+export function renderTokenScript(lab: Lab, token: string): string {
+  return `${scriptHeader("token", lab, lab.controlPlane, [
+    "Creates a fresh bootstrap token for workers that join after the first one expired.",
+  ])}
+TOKEN=${shellQuote(token)}
+TOKEN_ID=${shellQuote(tokenId(token))}
+export KUBECONFIG=/etc/kubernetes/admin.conf
+
+existing=$(kubeadm token list 2>/dev/null || true)
+if [[ $existing == *"$TOKEN_ID."* ]]; then
+  log "bootstrap token $TOKEN_ID already exists"
+else
+  kubeadm token create "$TOKEN" --ttl ${BOOTSTRAP_TOKEN_TTL} --description ${shellQuote(`kubelab join token for lab ${lab.name}`)} >/dev/null
+  log "bootstrap token $TOKEN_ID created (valid ${BOOTSTRAP_TOKEN_TTL})"
+fi
+`;
+}

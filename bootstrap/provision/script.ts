@@ -1,0 +1,51 @@
+// Shared pieces of the rendered node scripts: header, quoting and the small bash helpers every script uses.
+import type { Lab, LabNode } from "../config.ts";
+
+/** Quotes a value for bash as one word (single quotes; embedded quotes closed and escaped). */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The start of every node script: shebang, what it does, strict mode and the helpers. Scripts never use
+ * `set -x`: some embed the bootstrap token.
+ */
+export function scriptHeader(kind: string, lab: Lab, node: LabNode, purpose: readonly string[]): string {
+  return `#!/usr/bin/env bash
+# kubelab ${kind} script for ${node.name} (lab ${lab.name}), rendered by \`bootstrap up\`: edit lab.yaml, not this file.
+${purpose.map((line) => `# ${line}`).join("\n")}
+# Idempotent: running it again changes only what is not already as wanted.
+set -euo pipefail
+${BASH_HELPERS}`;
+}
+
+const BASH_HELPERS = `
+log() { printf '==> %s\\n' "$*"; }
+fail() { printf 'kubelab: %s\\n' "$*" >&2; exit 1; }
+
+# put_file PATH MODE < content: installs stdin as PATH only when it differs; sets FILE_CHANGED=true|false.
+put_file() {
+  local path=$1 mode=$2 staged
+  staged=$(mktemp)
+  cat >"$staged"
+  if [[ -f $path ]] && cmp -s "$staged" "$path"; then
+    FILE_CHANGED=false
+    rm -f "$staged"
+  else
+    install -D -m "$mode" "$staged" "$path"
+    rm -f "$staged"
+    FILE_CHANGED=true
+  fi
+}
+FILE_CHANGED=false
+
+# apt_get ARGS...: apt-get that waits for the dpkg lock (first boot runs unattended-upgrades) and retries downloads.
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -y -q "$@"
+}
+`;
+
+/** The `IP NAME` lines every node gets in /etc/hosts, control plane first. */
+export function hostsLines(lab: Lab): string {
+  return lab.nodes.map((node) => `${node.ip} ${node.name}`).join("\n");
+}
