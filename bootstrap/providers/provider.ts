@@ -24,7 +24,7 @@ export interface ProviderContext {
 }
 
 export interface RunScriptOptions {
-  /** Hard limit; the child is killed and a CommandError names the node, step and log. */
+  /** Hard limit; the child is killed and a StepError names the node, the step and the log. */
   readonly timeoutMs: number;
   /** Name of the step, for logs and errors ("prepare", "kubeadm-init"). */
   readonly step: string;
@@ -48,8 +48,12 @@ export interface Provider {
   readonly name: ProviderName;
   readonly capabilities: ProviderCapabilities;
 
-  /** Throws MissingToolError (exit 2) when a required program is not installed. Changes nothing. */
-  preflight(context: ProviderContext): Promise<void>;
+  /**
+   * Checks, before anything is created, that the provider can serve this lab: MissingToolError (exit 2)
+   * when a required program is not installed, UsageError (exit 2) for lab settings the provider cannot
+   * honour. Changes nothing.
+   */
+  preflight(lab: Lab, context: ProviderContext): Promise<void>;
 
   /** Files the provider needs rendered into the work dir (Vagrantfile, nodes.json...); pure. */
   renderFiles(lab: Lab): ReadonlyMap<string, string>;
@@ -74,8 +78,18 @@ export interface Provider {
     context: ProviderContext,
   ): Promise<string>;
 
-  /** Copies a file from a node to the host. Requires `capabilities.shell`. */
+  /**
+   * Copies a file from a node to the host, written atomically with mode 0600 (callers copy secrets such
+   * as admin.conf; the content is never logged). Requires `capabilities.shell`.
+   */
   copyFromNode(node: LabNode, remotePath: string, localPath: string, context: ProviderContext): Promise<void>;
+
+  /**
+   * Writes the cluster's admin kubeconfig to `localPath` (mode 0600), with a server URL the host can
+   * reach. Called once the control plane is up: after `kubeadm init` for providers that install
+   * Kubernetes, after `createNodes` for the others. Never logs the content.
+   */
+  fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void>;
 
   /** Interactive shell or command on a node with the terminal attached; resolves with its exit code. */
   ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number>;

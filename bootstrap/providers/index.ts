@@ -1,0 +1,32 @@
+// The provider registry: lab.yaml's `provider` (or --provider) -> a Provider instance.
+import type { ProviderName } from "../config.ts";
+import { UsageError } from "../errors.ts";
+import type { Provider } from "./provider.ts";
+import { VagrantProvider } from "./vagrant.ts";
+
+/** Creates a provider. Factories take no arguments: providers read their own settings from the Lab. */
+export type ProviderFactory = () => Provider;
+
+/**
+ * The providers this build ships. A provider is added by one line here (and its file or folder next to
+ * this one); every command finds it through `createProvider`.
+ */
+const FACTORIES: Partial<Record<ProviderName, ProviderFactory>> = {
+  vagrant: () => new VagrantProvider(),
+};
+
+/** Names of the providers that can actually be used, for --help and error messages. */
+export function availableProviders(): ProviderName[] {
+  return Object.keys(FACTORIES) as ProviderName[];
+}
+
+/** The provider called `name`; UsageError (exit 2) when this build does not have it yet. */
+export function createProvider(name: ProviderName): Provider {
+  const factory = FACTORIES[name];
+  if (factory === undefined) {
+    throw new UsageError(`the ${name} provider is not available in this version of kubelab`, {
+      hint: `use one of: ${availableProviders().join(", ")} (lab.yaml \`provider:\` or --provider)`,
+    });
+  }
+  return factory();
+}
