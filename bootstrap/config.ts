@@ -192,13 +192,31 @@ export function parseLab(text: string, source: string, overrides: LabOverrides =
   if (!parsed.success) {
     throw new ConfigError(
       source,
-      parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+      annotateOverrides(
+        parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
+        overrides,
+      ),
     );
   }
   const lab = resolveLab(parsed.data);
   const problems = validateLab(lab, parsed.data);
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  if (problems.length > 0) throw new ConfigError(source, annotateOverrides(problems, overrides));
   return lab;
+}
+
+/** The command-line flag behind each overridable YAML path, named in errors so users fix the right input. */
+const OVERRIDE_FLAGS: readonly { path: string; flag: string; given: (o: LabOverrides) => boolean }[] = [
+  { path: "workers.count", flag: "--workers", given: (o) => o.workers !== undefined },
+  { path: "kubernetes.version", flag: "--k8s-version", given: (o) => o.kubernetesVersion !== undefined },
+  { path: "provider", flag: "--provider", given: (o) => o.provider !== undefined },
+  { path: "calico.manifest", flag: "--calico-manifest", given: (o) => o.calicoManifest !== undefined },
+];
+
+function annotateOverrides(problems: readonly ConfigProblem[], overrides: LabOverrides): ConfigProblem[] {
+  return problems.map((problem) => {
+    const override = OVERRIDE_FLAGS.find((entry) => entry.path === problem.path && entry.given(overrides));
+    return override === undefined ? problem : { ...problem, path: `${problem.path} (${override.flag})` };
+  });
 }
 
 function applyOverrides(raw: Record<string, unknown>, overrides: LabOverrides): Record<string, unknown> {

@@ -37,11 +37,16 @@ export class ConfigError extends KubelabError {
   readonly source: string;
   readonly problems: readonly ConfigProblem[];
 
-  constructor(source: string, problems: readonly ConfigProblem[], options: { cause?: unknown } = {}) {
+  /** `options.summary` replaces the first line ("SOURCE is not a valid lab"). */
+  constructor(
+    source: string,
+    problems: readonly ConfigProblem[],
+    options: { cause?: unknown; hint?: string; summary?: string } = {},
+  ) {
     const lines = problems.map((p) => `  - ${p.path === "" ? "(document)" : p.path}: ${p.message}`);
-    super(`${source} is not a valid lab:\n${lines.join("\n")}`, {
+    super(`${options.summary ?? `${source} is not a valid lab`}:\n${lines.join("\n")}`, {
       ...options,
-      hint: "fix the fields above (see `bootstrap init` for a commented example)",
+      hint: options.hint ?? "fix the fields above (see `bootstrap init` for a commented example)",
     });
     this.source = source;
     this.problems = problems;
@@ -53,13 +58,16 @@ export class UsageError extends KubelabError {
   readonly exitCode = ExitCode.badInput;
 }
 
-/** A program the chosen provider needs is not installed (vagrant, kind, go). */
+/**
+ * A program the chosen provider needs is not installed (vagrant, kind, go). The message is one line
+ * that says what to install: `vagrant is not installed or not on PATH: install Vagrant (URL) ...`.
+ */
 export class MissingToolError extends KubelabError {
   readonly exitCode = ExitCode.badInput;
   readonly tool: string;
 
   constructor(tool: string, installHint: string) {
-    super(`${tool} is not installed or not on PATH`, { hint: installHint });
+    super(`${tool} is not installed or not on PATH: ${installHint}`);
     this.tool = tool;
   }
 }

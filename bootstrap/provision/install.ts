@@ -21,9 +21,13 @@ export function renderInstallScript(lab: Lab, node: LabNode): string {
   const patch = kubernetesPatch(lab.kubernetes.version) ?? "";
   const repository = kubernetesAptRepository(minor);
   const keyring = `/etc/apt/keyrings/kubernetes-v${minor}-apt-keyring.gpg`;
-  return `${scriptHeader("install", lab, node, [
-    "Installs containerd and kubeadm, kubelet, kubectl from pkgs.k8s.io.",
-  ])}
+  return `${scriptHeader(
+    "install",
+    lab,
+    node,
+    ["Installs containerd and kubeadm, kubelet, kubectl from pkgs.k8s.io."],
+    ["put_file", "apt_get"],
+  )}
 NODE_IP=${shellQuote(node.ip)}
 KUBERNETES_MINOR=${shellQuote(minor)}
 # Empty: the newest patch of the minor that pkgs.k8s.io offers (kept on later runs, never upgraded).

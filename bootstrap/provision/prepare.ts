@@ -8,9 +8,13 @@ import { hostsLines, scriptHeader, shellQuote } from "./script.ts";
  * run, so adding a worker updates every node), and time sync (certificates and etcd need sane clocks).
  */
 export function renderPrepareScript(lab: Lab, node: LabNode): string {
-  return `${scriptHeader("prepare", lab, node, [
-    "Prepares the host for kubeadm: swap, kernel modules, sysctls, /etc/hosts, time sync.",
-  ])}
+  return `${scriptHeader(
+    "prepare",
+    lab,
+    node,
+    ["Prepares the host for kubeadm: swap, kernel modules, sysctls, /etc/hosts, time sync."],
+    ["put_file", "apt_get"],
+  )}
 NODE_NAME=${shellQuote(node.name)}
 
 log "swap: off now and after reboot"
@@ -40,15 +44,17 @@ sysctl --system >/dev/null
 log "/etc/hosts: every lab node by name"
 # Drops the previous kubelab block and loopback aliases of this node's name (Vagrant adds 127.0.x.1 NAME,
 # which would make the node's own name resolve to loopback instead of its host-only address).
-{
-  sed -e '/^# BEGIN kubelab nodes/,/^# END kubelab nodes/d' /etc/hosts |
-    awk -v name="$NODE_NAME" '$1 ~ /^127\\.0\\.[12]\\.1$/ { for (i = 2; i <= NF; i++) if ($i == name) next } { print }'
-  cat <<'EOF'
+hosts_new=$(mktemp)
+sed -e '/^# BEGIN kubelab nodes/,/^# END kubelab nodes/d' /etc/hosts |
+  awk -v name="$NODE_NAME" '$1 ~ /^127\\.0\\.[12]\\.1$/ { for (i = 2; i <= NF; i++) if ($i == name) next } { print }' >"$hosts_new"
+cat >>"$hosts_new" <<'EOF'
 # BEGIN kubelab nodes (managed by bootstrap)
 ${hostsLines(lab)}
 # END kubelab nodes
 EOF
-} | put_file /etc/hosts 0644
+put_file /etc/hosts 0644 <"$hosts_new"
+rm -f "$hosts_new"
+if [[ $FILE_CHANGED == true ]]; then log "/etc/hosts updated"; else log "/etc/hosts already up to date"; fi
 
 log "time sync"
 if systemctl cat chrony.service >/dev/null 2>&1; then

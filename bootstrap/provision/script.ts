@@ -10,20 +10,31 @@ export function shellQuote(value: string): string {
  * The start of every node script: shebang, what it does, strict mode and the helpers. Scripts never use
  * `set -x`: some embed the bootstrap token.
  */
-export function scriptHeader(kind: string, lab: Lab, node: LabNode, purpose: readonly string[]): string {
+export function scriptHeader(
+  kind: string,
+  lab: Lab,
+  node: LabNode,
+  purpose: readonly string[],
+  helpers: readonly ScriptHelper[] = [],
+): string {
   return `#!/usr/bin/env bash
 # kubelab ${kind} script for ${node.name} (lab ${lab.name}), rendered by \`bootstrap up\`: edit lab.yaml, not this file.
 ${purpose.map((line) => `# ${line}`).join("\n")}
 # Idempotent: running it again changes only what is not already as wanted.
 set -euo pipefail
-${BASH_HELPERS}`;
-}
 
-const BASH_HELPERS = `
 log() { printf '==> %s\\n' "$*"; }
 fail() { printf 'kubelab: %s\\n' "$*" >&2; exit 1; }
+${helpers.map((helper) => HELPERS[helper]).join("")}`;
+}
 
+/** Optional bash helpers a script can ask for (unused helpers would be noise, and shellcheck warnings). */
+export type ScriptHelper = "put_file" | "apt_get";
+
+const HELPERS: Record<ScriptHelper, string> = {
+  put_file: `
 # put_file PATH MODE < content: installs stdin as PATH only when it differs; sets FILE_CHANGED=true|false.
+FILE_CHANGED=false
 put_file() {
   local path=$1 mode=$2 staged
   staged=$(mktemp)
@@ -37,13 +48,14 @@ put_file() {
     FILE_CHANGED=true
   fi
 }
-FILE_CHANGED=false
-
+`,
+  apt_get: `
 # apt_get ARGS...: apt-get that waits for the dpkg lock (first boot runs unattended-upgrades) and retries downloads.
 apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -y -q "$@"
 }
-`;
+`,
+};
 
 /** The `IP NAME` lines every node gets in /etc/hosts, control plane first. */
 export function hostsLines(lab: Lab): string {

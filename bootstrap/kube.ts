@@ -1,0 +1,302 @@
+// Talking to the lab's API server from the host: kubeconfig, server-side apply of manifests, waits, retries.
+import {
+  ApiException,
+  ApiextensionsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubernetesObject,
+  type V1Node,
+} from "@kubernetes/client-node";
+import { parseAllDocuments } from "yaml";
+
+import { InterruptedError, StepError } from "./errors.ts";
+import { abortReason } from "./process.ts";
+
+/** The field manager of everything bootstrap applies; the operator uses `kubelab-operator`. */
+export const FIELD_MANAGER = "kubelab-bootstrap";
+
+/** Reads a kubeconfig file (the lab's admin kubeconfig). */
+export function loadKubeConfig(path: string): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromFile(path);
+  return config;
+}
+
+/**
+ * Parses multi-document YAML into objects: empty documents are dropped and `kind: List` is flattened.
+ * Throws on YAML errors or documents without apiVersion/kind/metadata.name, naming the document.
+ */
+export function parseManifests(text: string, source: string): KubernetesObject[] {
+  const objects: KubernetesObject[] = [];
+  parseAllDocuments(text).forEach((document, index) => {
+    if (document.errors.length > 0) {
+      throw new Error(`${source}: document ${index + 1}: ${document.errors[0]?.message ?? "invalid YAML"}`);
+    }
+    const value: unknown = document.toJS();
+    if (value === null || value === undefined) return;
+    const object = value as KubernetesObject & { items?: KubernetesObject[] };
+    if (object.kind === "List" && Array.isArray(object.items)) {
+      objects.push(...object.items);
+      return;
+    }
+    if (typeof object.apiVersion !== "string" || typeof object.kind !== "string" || !object.metadata?.name) {
+      throw new Error(
+        `${source}: document ${index + 1} is not a Kubernetes object (apiVersion, kind, metadata.name)`,
+      );
+    }
+    objects.push(object);
+  });
+  return objects;
+}
+
+/**
+ * The order objects are applied in: CustomResourceDefinitions and Namespaces first (everything else may
+ * depend on them), then the rest in manifest order. Returns the two groups.
+ */
+export function applyGroups(objects: readonly KubernetesObject[]): [KubernetesObject[], KubernetesObject[]] {
+  const isFoundation = (object: KubernetesObject) =>
+    object.kind === "CustomResourceDefinition" || object.kind === "Namespace";
+  return [objects.filter(isFoundation), objects.filter((object) => !isFoundation(object))];
+}
+
+export interface ApiWaitOptions {
+  readonly signal: AbortSignal;
+  /** How long to keep retrying before giving up. */
+  readonly timeoutMs: number;
+  /** Called with a short line while waiting ("API server not reachable yet"). */
+  readonly progress?: (line: string) => void;
+  /** Pause between attempts; default 2 s. */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Applies `objects` with server-side apply (field manager `kubelab-bootstrap`, force: bootstrap owns these
+ * fields), CRDs and Namespaces first, then waits until the CRDs are Established before the rest (whose
+ * kinds the CRDs may define). Transient failures (API server not up yet, 5xx, 429, a kind not yet in
+ * discovery) are retried until `timeoutMs`; anything else fails at once. Names the object that failed.
+ */
+export async function applyManifests(
+  config: KubeConfig,
+  objects: readonly KubernetesObject[],
+  options: ApiWaitOptions & { readonly step: string },
+): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(config);
+  const deadline = Date.now() + options.timeoutMs;
+  const [foundation, rest] = applyGroups(objects);
+  const apply = async (object: KubernetesObject, retryUnknownKind: boolean): Promise<void> => {
+    await retryUntil(
+      deadline,
+      options,
+      () => client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+      (error) => isTransient(error) || (retryUnknownKind && isUnknownKind(error)),
+      () => `${object.kind} ${describe(object)}`,
+      options.step,
+    );
+  };
+  for (const object of foundation) await apply(object, false);
+  const crds = foundation.filter((object) => object.kind === "CustomResourceDefinition");
+  if (crds.length > 0) {
+    options.progress?.(`waiting for ${crds.length} CRDs to be Established`);
+    await waitForCrdsEstablished(
+      config,
+      crds.map((crd) => crd.metadata?.name ?? ""),
+      deadline,
+      options,
+    );
+  }
+  let applied = 0;
+  for (const object of rest) {
+    await apply(object, true);
+    applied++;
+    if (applied % 10 === 0)
+      options.progress?.(`applied ${applied + foundation.length}/${objects.length} objects`);
+  }
+  options.progress?.(`applied ${objects.length} objects`);
+}
+
+async function waitForCrdsEstablished(
+  config: KubeConfig,
+  names: readonly string[],
+  deadline: number,
+  options: ApiWaitOptions & { readonly step: string },
+): Promise<void> {
+  const api = config.makeApiClient(ApiextensionsV1Api);
+  for (const name of names) {
+    await retryUntil(
+      deadline,
+      options,
+      async () => {
+        const crd = await api.readCustomResourceDefinition({ name });
+        const established = crd.status?.conditions?.some(
+          (c) => c.type === "Established" && c.status === "True",
+        );
+        if (!established) throw new NotYet(`CRD ${name} is not Established yet`);
+      },
+      (error) => error instanceof NotYet || isTransient(error),
+      () => `CRD ${name}`,
+      options.step,
+    );
+  }
+}
+
+/** Waits until every name in `nodeNames` is registered and Ready; reports who is still missing. */
+export async function waitForNodesReady(
+  config: KubeConfig,
+  nodeNames: readonly string[],
+  options: ApiWaitOptions & { readonly step: string },
+): Promise<void> {
+  const api = config.makeApiClient(CoreV1Api);
+  const deadline = Date.now() + options.timeoutMs;
+  let lastLine = "";
+  await retryUntil(
+    deadline,
+    options,
+    async () => {
+      const nodes = await api.listNode();
+      const ready = new Set(nodes.items.filter(isNodeReady).map((node) => node.metadata?.name));
+      const waiting = nodeNames.filter((name) => !ready.has(name));
+      if (waiting.length > 0) {
+        const line = `${nodeNames.length - waiting.length}/${nodeNames.length} nodes Ready, waiting for ${waiting.join(", ")}`;
+        if (line !== lastLine) options.progress?.(line);
+        lastLine = line;
+        throw new NotYet(line);
+      }
+    },
+    (error) => error instanceof NotYet || isTransient(error),
+    () => "nodes",
+    options.step,
+  );
+}
+
+/** Ready condition of a Node. */
+export function isNodeReady(node: V1Node): boolean {
+  return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+/** Best-effort node readiness for `bootstrap status`: name -> Ready, or undefined when the API is unreachable. */
+export async function readNodeReadiness(
+  config: KubeConfig,
+  timeoutMs: number,
+): Promise<Map<string, boolean> | undefined> {
+  const api = config.makeApiClient(CoreV1Api);
+  try {
+    const nodes = await Promise.race([
+      api.listNode(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs).unref()),
+    ]);
+    return new Map(nodes.items.map((node) => [node.metadata?.name ?? "", isNodeReady(node)]));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A condition that is not met yet; retried like a transient error. */
+class NotYet extends Error {}
+
+async function retryUntil<T>(
+  deadline: number,
+  options: ApiWaitOptions,
+  attempt: () => Promise<T>,
+  retryable: (error: unknown) => boolean,
+  what: () => string,
+  step: string,
+): Promise<T> {
+  const interval = options.intervalMs ?? 2000;
+  for (;;) {
+    if (options.signal.aborted) throw new InterruptedError(abortReason(options.signal));
+    try {
+      return await attempt();
+    } catch (error) {
+      if (options.signal.aborted) throw new InterruptedError(abortReason(options.signal));
+      if (!retryable(error)) {
+        throw new StepError(step, `${what()}: ${explain(error)}`, { cause: error });
+      }
+      if (Date.now() + interval > deadline) {
+        throw new StepError(
+          step,
+          `${what()}: gave up after ${Math.round(options.timeoutMs / 1000)}s: ${explain(error)}`,
+          {
+            cause: error,
+            hint: "is the control plane up? `bootstrap status` shows the nodes; raise the wait with KUBELAB_API_TIMEOUT_SECONDS",
+          },
+        );
+      }
+      await sleep(interval, options.signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/** Errors worth retrying: the API server is not reachable yet, overloaded, or failing for now. */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ApiException) {
+    const code = Number(error.code);
+    return code === 429 || code >= 500;
+  }
+  if (!(error instanceof Error)) return false;
+  const codes = [error, error.cause].map((e) => (e as NodeJS.ErrnoException | undefined)?.code);
+  if (codes.some((code) => code !== undefined && TRANSIENT_NETWORK_CODES.has(code))) return true;
+  return /fetch failed|socket hang up|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH/i.test(error.message);
+}
+
+const TRANSIENT_NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+]);
+
+/** KubernetesObjectApi's error for a kind that discovery does not list (yet). */
+function isUnknownKind(error: unknown): boolean {
+  return (
+    (error instanceof Error && /Unrecognized API version and kind/i.test(error.message)) ||
+    (error instanceof ApiException && Number(error.code) === 404)
+  );
+}
+
+function describe(object: KubernetesObject): string {
+  const namespace = object.metadata?.namespace;
+  return namespace === undefined
+    ? (object.metadata?.name ?? "?")
+    : `${namespace}/${object.metadata?.name ?? "?"}`;
+}
+
+/** One line about an API error: the status message when the server sent one. */
+function explain(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = error.body;
+    let message: string | undefined;
+    if (typeof body === "string") {
+      try {
+        message = (JSON.parse(body) as { message?: string }).message;
+      } catch {
+        message = body;
+      }
+    } else if (typeof body === "object" && body !== null) {
+      message = (body as { message?: string }).message;
+    }
+    return `HTTP ${error.code}${message ? `: ${message}` : ""}`;
+  }
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (${error.cause.message})` : "";
+    return `${error.message.split("\n")[0] ?? error.message}${cause}`;
+  }
+  return String(error);
+}

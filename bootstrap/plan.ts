@@ -1,0 +1,466 @@
+// `up` as a plan: config -> ordered, named steps, each with a "done?" check and an action (I/O only when run).
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+
+import type { CalicoManifest } from "./calico.ts";
+import { customizeCalico, renderAppliedManifest } from "./calico.ts";
+import { caCertHash } from "./cahash.ts";
+import type { Lab, LabNode } from "./config.ts";
+import { StateError } from "./errors.ts";
+import { FileMode, readTextIfExists, writeFileAtomic } from "./files.ts";
+import { BOOTSTRAP_TOKEN_TTL_MS } from "./kubeadm.ts";
+import { applyManifests, loadKubeConfig, waitForNodesReady } from "./kube.ts";
+import type { Logger } from "./log.ts";
+import { renderInstallScript } from "./provision/install.ts";
+import { renderPrepareScript } from "./provision/prepare.ts";
+import type { NodeStatus, Provider, ProviderCapabilities, ProviderContext } from "./providers/provider.ts";
+import {
+  digestOf,
+  nodeFiles,
+  renderJoinFiles,
+  renderLabFiles,
+  renderTokenFile,
+  writeRenderedFiles,
+} from "./render.ts";
+import { nodeStepKey, type LabState } from "./state.ts";
+import { BOOTSTRAP_TOKEN_PATTERN, tokenId, type TokenSource } from "./token.ts";
+import type { WorkDir } from "./workdir.ts";
+
+/** Everything a step's action may use. Built by the `up` command, shared by all steps of one run. */
+export interface RunContext {
+  readonly lab: Lab;
+  readonly workDir: WorkDir;
+  readonly provider: Provider;
+  readonly state: LabState;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly tokenSource: TokenSource;
+  readonly now: () => Date;
+  /** The Calico manifest, found before the run (so a missing one stops `up` before any VM exists). */
+  readonly calico: CalicoManifest | undefined;
+  /** How long API waits last (API server up, CRDs Established). */
+  readonly apiTimeoutMs: number;
+  /** How long `nodes-ready` waits for every node to be Ready. */
+  readonly readyTimeoutMs: number;
+  /** Per-run memo: one result per key, shared by parallel node actions (the join token, node status). */
+  memo<T>(key: string, compute: () => Promise<T>): Promise<T>;
+  /** Drops a memo entry (node status after creating machines). */
+  forget(key: string): void;
+}
+
+/** Reports one line of live progress; `node` for per-node lines. */
+export type Progress = (line: string, node?: string) => void;
+
+interface StepBase {
+  /** Stable id, used in state.json, logs and errors ("kubeadm-init"). */
+  readonly id: string;
+  /** What the user sees ("Initialise the control plane (kubeadm init)"). */
+  readonly title: string;
+  /** Why this step does not apply to the lab's provider; shown as skipped. */
+  readonly skipReason?: string;
+}
+
+/** A step done once for the whole lab. */
+export interface LabStep extends StepBase {
+  readonly scope: "lab";
+  /** Fingerprint of the step's input: a recorded run with another digest is run again. */
+  digest?(run: RunContext): string;
+  /** Overrides the default check (recorded in state.json with the same digest). */
+  isDone?(run: RunContext): Promise<boolean>;
+  /** Does the work; returns an optional one-line summary ("14 files, 3 changed"). */
+  run(run: RunContext, progress: Progress): Promise<string | void>;
+}
+
+/** A step done on each of `nodes`, at most `concurrency` at a time; each node is recorded separately. */
+export interface NodeStep extends StepBase {
+  readonly scope: "node";
+  readonly nodes: readonly LabNode[];
+  readonly concurrency: number;
+  digest?(node: LabNode, run: RunContext): string;
+  isDone?(node: LabNode, run: RunContext): Promise<boolean>;
+  run(node: LabNode, run: RunContext, progress: (line: string) => void): Promise<void>;
+}
+
+export type PlanStep = LabStep | NodeStep;
+
+/** Time limits of the node scripts. */
+export const STEP_TIMEOUTS = {
+  prepare: 10 * 60_000,
+  install: 20 * 60_000,
+  init: 15 * 60_000,
+  join: 10 * 60_000,
+  token: 2 * 60_000,
+} as const;
+
+/** How many nodes run a script at once; VMs on one laptop share its disk and network. */
+const NODE_CONCURRENCY = 4;
+const JOIN_CONCURRENCY = 3;
+/** A join token this close to its expiry is replaced before a join. */
+const TOKEN_MARGIN_MS = 15 * 60_000;
+
+export interface PlanInput {
+  readonly lab: Lab;
+  readonly capabilities: ProviderCapabilities;
+  readonly providerName: string;
+}
+
+/** One phase of the plan: returns its step, or nothing when it does not exist for this lab. */
+type StepFactory = (input: PlanInput) => PlanStep | undefined;
+
+/**
+ * The phases of `up`, in order. Later issues append theirs here (CRDs, operator, addon bundle,
+ * LabCluster): each is a function from the plan input to a step. The kubeconfig is fetched right after
+ * `kubeadm init` because Calico, and everything after it, is applied through the API from the host.
+ */
+export const PHASES: readonly StepFactory[] = [
+  renderFilesStep,
+  createNodesStep,
+  prepareNodesStep,
+  installPackagesStep,
+  kubeadmInitStep,
+  fetchKubeconfigStep,
+  calicoStep,
+  joinWorkersStep,
+  nodesReadyStep,
+];
+
+/** The plan for a lab: pure, so `--dry-run` and tests can list it without touching anything. */
+export function buildPlan(input: PlanInput, phases: readonly StepFactory[] = PHASES): PlanStep[] {
+  return phases.flatMap((phase) => phase(input) ?? []);
+}
+
+/** Provider context for one step's provider calls. */
+export function providerContext(
+  run: RunContext,
+  progress?: (node: string, line: string) => void,
+): ProviderContext {
+  return {
+    workDir: run.workDir.root,
+    logger: run.logger,
+    signal: run.signal,
+    ...(progress ? { progress } : {}),
+  };
+}
+
+function noShell(input: PlanInput): string | undefined {
+  return input.capabilities.shell ? undefined : `the ${input.providerName} provider has no node shell`;
+}
+
+function noKubeadm(input: PlanInput): string | undefined {
+  return input.capabilities.installsKubernetes
+    ? undefined
+    : `the ${input.providerName} provider runs Kubernetes itself (no kubeadm)`;
+}
+
+function renderFilesStep(): LabStep {
+  return {
+    id: "render-files",
+    title: "Render the provider files, kubeadm configs and node scripts",
+    scope: "lab",
+    isDone: () => Promise.resolve(false), // cheap and idempotent: always brought up to date
+    async run(run) {
+      const files = await currentFiles(run);
+      const changed = await writeRenderedFiles(run.workDir.root, files);
+      return `${files.length} files in ${run.workDir.root}, ${changed} changed`;
+    },
+  };
+}
+
+/** The rendered files as of now: the current token and, once known, the real CA hash. */
+export async function currentFiles(run: RunContext) {
+  return renderLabFiles({
+    lab: run.lab,
+    provider: run.provider,
+    token: await ensureToken(run),
+    ...(run.state.cluster.caCertHash ? { caCertHash: run.state.cluster.caCertHash } : {}),
+  });
+}
+
+function createNodesStep(input: PlanInput): NodeStep {
+  return {
+    id: "create-nodes",
+    title: input.capabilities.shell ? "Create and start the VMs" : "Create the nodes",
+    scope: "node",
+    nodes: input.lab.nodes,
+    concurrency: 1,
+    async isDone(node, run) {
+      return (await nodeStatuses(run)).get(node.name)?.phase === "running";
+    },
+    async run(node, run, progress) {
+      const phase = (await nodeStatuses(run)).get(node.name)?.phase ?? "not-created";
+      if (run.state.lab === undefined) await run.state.setLab(run.lab);
+      if (phase === "not-created") {
+        // A new machine has none of the work recorded for it; a new control plane means a new cluster.
+        await run.state.forget((key) => key.endsWith(`:${node.name}`));
+        if (node.role === "control-plane") {
+          await run.state.forget((key) => !key.startsWith("create-nodes:"));
+          await run.state.setCluster({ caCertHash: undefined, joinTokenExpiresAt: undefined });
+        }
+      }
+      await run.provider.createNodes(
+        run.lab,
+        [node],
+        providerContext(run, (_node, line) => progress(line)),
+      );
+      run.forget("node-status");
+    },
+  };
+}
+
+function nodeStatuses(run: RunContext): Promise<Map<string, NodeStatus>> {
+  return run.memo("node-status", async () => {
+    const statuses = await run.provider.status(run.lab, providerContext(run));
+    return new Map(statuses.map((status) => [status.name, status]));
+  });
+}
+
+function scriptStep(
+  input: PlanInput,
+  spec: {
+    id: string;
+    title: string;
+    skipReason: string | undefined;
+    nodes: readonly LabNode[];
+    concurrency: number;
+    file: (node: string) => string;
+    /** The script's content, for the digest: a changed script (a new node in /etc/hosts) runs again. */
+    content: (lab: Lab, node: LabNode) => string;
+    timeoutMs: number;
+  },
+): NodeStep {
+  return {
+    id: spec.id,
+    title: spec.title,
+    scope: "node",
+    nodes: spec.nodes,
+    concurrency: spec.concurrency,
+    ...(spec.skipReason ? { skipReason: spec.skipReason } : {}),
+    digest: (node, run) => digestOf(spec.content(run.lab, node)),
+    async run(node, run, progress) {
+      await run.provider.runScript(
+        node,
+        join(run.workDir.root, spec.file(node.name)),
+        { step: spec.id, timeoutMs: spec.timeoutMs },
+        providerContext(run, (_node, line) => progress(line)),
+      );
+    },
+  };
+}
+
+function prepareNodesStep(input: PlanInput): NodeStep {
+  return scriptStep(input, {
+    id: "prepare-nodes",
+    title: "Prepare the nodes (swap, kernel modules, sysctls, /etc/hosts, time sync)",
+    skipReason: noShell(input),
+    nodes: input.lab.nodes,
+    concurrency: NODE_CONCURRENCY,
+    file: nodeFiles.prepare,
+    content: renderPrepareScript,
+    timeoutMs: STEP_TIMEOUTS.prepare,
+  });
+}
+
+function installPackagesStep(input: PlanInput): NodeStep {
+  return scriptStep(input, {
+    id: "install-packages",
+    title: `Install containerd and kubeadm/kubelet/kubectl ${input.lab.kubernetes.version}`,
+    skipReason: noShell(input) ?? noKubeadm(input),
+    nodes: input.lab.nodes,
+    concurrency: NODE_CONCURRENCY,
+    file: nodeFiles.install,
+    content: renderInstallScript,
+    timeoutMs: STEP_TIMEOUTS.install,
+  });
+}
+
+function kubeadmInitStep(input: PlanInput): LabStep {
+  const skipReason = noShell(input) ?? noKubeadm(input);
+  return {
+    id: "kubeadm-init",
+    title: `Initialise the control plane ${input.lab.controlPlane.name} (kubeadm init)`,
+    scope: "lab",
+    ...(skipReason ? { skipReason } : {}),
+    async run(run, progress) {
+      const node = run.lab.controlPlane;
+      await run.provider.runScript(
+        node,
+        join(run.workDir.root, nodeFiles.init(node.name)),
+        { step: "kubeadm-init", timeoutMs: STEP_TIMEOUTS.init },
+        providerContext(run, (_node, line) => progress(line, node.name)),
+      );
+      // The token in init.sh was registered by kubeadm init and lives for the TTL from now.
+      await run.state.setCluster({
+        joinTokenExpiresAt: new Date(run.now().getTime() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
+      });
+    },
+  };
+}
+
+function fetchKubeconfigStep(input: PlanInput): LabStep {
+  return {
+    id: "fetch-kubeconfig",
+    title: "Fetch the admin kubeconfig (and the CA hash workers pin)",
+    scope: "lab",
+    async isDone(run) {
+      const haveKubeconfig = (await readTextIfExists(run.workDir.kubeconfigFile)) !== undefined;
+      const haveHash = !input.capabilities.installsKubernetes || run.state.cluster.caCertHash !== undefined;
+      return run.state.isDone("fetch-kubeconfig") && haveKubeconfig && haveHash;
+    },
+    async run(run, progress) {
+      const context = providerContext(run);
+      await run.provider.fetchAdminKubeconfig(run.lab, run.workDir.kubeconfigFile, context);
+      progress(`kubeconfig: ${run.workDir.kubeconfigFile}`);
+      if (input.capabilities.installsKubernetes) {
+        await run.provider.copyFromNode(
+          run.lab.controlPlane,
+          "/etc/kubernetes/pki/ca.crt",
+          run.workDir.caCertFile,
+          context,
+        );
+        const pem = (await readTextIfExists(run.workDir.caCertFile)) ?? "";
+        const hash = caCertHash(pem);
+        await run.state.setCluster({ caCertHash: hash });
+        progress(`CA public key ${hash}`);
+      }
+    },
+  };
+}
+
+function calicoStep(input: PlanInput): LabStep {
+  return {
+    id: "calico",
+    title: `Apply Calico ${input.lab.calico.version} (pod CIDR ${input.lab.network.podCidr})`,
+    scope: "lab",
+    digest: (run) => digestOf(appliedCalico(run).yaml),
+    async run(run, progress) {
+      const { objects, yaml } = appliedCalico(run);
+      // Recorded before applying: the addon bundle (later) must describe what the cluster may hold.
+      await writeFileAtomic(join(run.workDir.addonsDir, "calico.yaml"), yaml);
+      await applyManifests(loadKubeConfig(run.workDir.kubeconfigFile), objects, {
+        step: "calico",
+        signal: run.signal,
+        timeoutMs: run.apiTimeoutMs,
+        progress: (line) => progress(line),
+      });
+      return `${objects.length} objects, recorded in ${join(run.workDir.addonsDir, "calico.yaml")}`;
+    },
+  };
+}
+
+function appliedCalico(run: RunContext) {
+  if (run.calico === undefined) throw new StateError("the Calico manifest was not loaded before the run");
+  const manifest = run.calico;
+  const objects = customizeCalico(manifest.text, run.lab, manifest.origin);
+  return { objects, yaml: renderAppliedManifest(objects, run.lab, manifest.origin) };
+}
+
+function joinWorkersStep(input: PlanInput): NodeStep {
+  const skipReason = noShell(input) ?? noKubeadm(input);
+  return {
+    id: "join-workers",
+    title: `Join the workers (${input.lab.workers.length}, up to ${JOIN_CONCURRENCY} at a time)`,
+    scope: "node",
+    nodes: input.lab.workers,
+    concurrency: JOIN_CONCURRENCY,
+    ...(skipReason ? { skipReason } : {}),
+    async run(node, run, progress) {
+      const hash = run.state.cluster.caCertHash;
+      if (hash === undefined) throw new StateError("the CA hash is unknown: fetch-kubeconfig did not run");
+      const token = await run.memo("join-token", () => usableJoinToken(run));
+      await writeRenderedFiles(run.workDir.root, renderJoinFiles(run.lab, node, token, hash));
+      await run.provider.runScript(
+        node,
+        join(run.workDir.root, nodeFiles.join(node.name)),
+        { step: "join-workers", timeoutMs: STEP_TIMEOUTS.join },
+        providerContext(run, (_node, line) => progress(line)),
+      );
+    },
+  };
+}
+
+function nodesReadyStep(input: PlanInput): LabStep {
+  return {
+    id: "nodes-ready",
+    title: `Wait until all ${input.lab.nodes.length} nodes are Ready`,
+    scope: "lab",
+    digest: (run) => digestOf(run.lab.nodes.map((node) => node.name).join(",")),
+    async run(run, progress) {
+      await waitForNodesReady(
+        loadKubeConfig(run.workDir.kubeconfigFile),
+        run.lab.nodes.map((node) => node.name),
+        {
+          step: "nodes-ready",
+          signal: run.signal,
+          timeoutMs: run.readyTimeoutMs,
+          progress: (line) => progress(line),
+        },
+      );
+    },
+  };
+}
+
+/**
+ * The lab's bootstrap token (secrets/bootstrap-token, mode 0600), made on first use. It is what init.sh
+ * registers; later joins use it while it is valid.
+ */
+export async function ensureToken(run: Pick<RunContext, "workDir" | "tokenSource">): Promise<string> {
+  const existing = (await readTextIfExists(run.workDir.bootstrapTokenFile))?.trim();
+  if (existing !== undefined && BOOTSTRAP_TOKEN_PATTERN.test(existing)) return existing;
+  const token = run.tokenSource();
+  await mkdir(run.workDir.secretsDir, { recursive: true, mode: FileMode.secretDirectory });
+  await writeFileAtomic(run.workDir.bootstrapTokenFile, `${token}\n`, FileMode.secret);
+  return token;
+}
+
+/**
+ * A token good for joining now: the current one while it has time left, else a fresh one registered on
+ * the control plane with `kubeadm token create` (token.sh), so workers added later still join securely.
+ */
+async function usableJoinToken(run: RunContext): Promise<string> {
+  const current = await ensureToken(run);
+  const expires = Date.parse(run.state.cluster.joinTokenExpiresAt ?? "");
+  if (Number.isFinite(expires) && expires - run.now().getTime() > TOKEN_MARGIN_MS) return current;
+  const token = run.tokenSource();
+  const file = renderTokenFile(run.lab, token);
+  await writeRenderedFiles(run.workDir.root, [file]);
+  await run.provider.runScript(
+    run.lab.controlPlane,
+    join(run.workDir.root, file.path),
+    { step: "join-workers", timeoutMs: STEP_TIMEOUTS.token },
+    providerContext(run),
+  );
+  await writeFileAtomic(run.workDir.bootstrapTokenFile, `${token}\n`, FileMode.secret);
+  await run.state.setCluster({
+    joinTokenExpiresAt: new Date(run.now().getTime() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
+  });
+  run.logger.info(`minted a fresh join token ${tokenId(token)}.**** on ${run.lab.controlPlane.name}`);
+  return token;
+}
+
+/** The record key of a step (on a node). */
+export function stepKey(step: PlanStep, node?: LabNode): string {
+  return node === undefined ? step.id : nodeStepKey(step.id, node.name);
+}
+
+/**
+ * The plan as text, one line per step (and its nodes): `  3. prepare-nodes  Prepare ... [m-k8s, w1-k8s]`,
+ * with `(skipped: reason)` or `(done)` from state.json. Pure, for --dry-run and golden files.
+ */
+export function formatPlan(plan: readonly PlanStep[], state: Pick<LabState, "isDone">): string[] {
+  const idWidth = Math.max(...plan.map((step) => step.id.length));
+  return plan.map((step, index) => {
+    const number = `${String(index + 1).padStart(2)}.`;
+    const nodes =
+      step.scope === "node" ? ` [${step.nodes.map((node) => node.name).join(", ") || "no nodes"}]` : "";
+    let status = "";
+    if (step.skipReason !== undefined) status = `  (skipped: ${step.skipReason})`;
+    else if (
+      step.scope === "lab"
+        ? state.isDone(stepKey(step))
+        : step.nodes.length > 0 && step.nodes.every((node) => state.isDone(stepKey(step, node)))
+    ) {
+      status = "  (done)";
+    }
+    return `  ${number} ${step.id.padEnd(idWidth)}  ${step.title}${nodes}${status}`;
+  });
+}
