@@ -1,0 +1,100 @@
+// What every command shares: where the lab lives, its logger, its state, its provider, how it talks to the user.
+import { dirname, isAbsolute, resolve } from "node:path";
+
+import { loadLab, type Lab, type LabOverrides } from "../config.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createProvider } from "../providers/index.ts";
+import type { Provider, ProviderContext } from "../providers/provider.ts";
+import { LabState } from "../state.ts";
+import { cliLogPath, workDirFor, type WorkDir } from "../workdir.ts";
+
+/** Options every command accepts (`-c`, `--verbose`). */
+export interface GlobalOptions {
+  readonly config: string;
+  readonly verbose?: boolean;
+}
+
+/** The process around a command: output, input, cancellation. Injected so commands stay testable. */
+export interface CommandIo {
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+  readonly stdin: NodeJS.ReadStream;
+  /** Aborted by SIGINT/SIGTERM with the signal's name as reason. */
+  readonly signal: AbortSignal;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** A command's view of its lab: paths, logger (console + .kubelab/logs/bootstrap.log), state. */
+export interface LabSession {
+  readonly configPath: string;
+  readonly labDir: string;
+  readonly workDir: WorkDir;
+  readonly logger: Logger;
+  readonly state: LabState;
+  readonly io: CommandIo;
+}
+
+/** Opens the lab next to `-c` (default ./lab.yaml). Writes only the log file, and only if `writeLog`. */
+export async function openSession(
+  global: GlobalOptions,
+  io: CommandIo,
+  writeLog = true,
+): Promise<LabSession> {
+  const configPath = resolve(global.config);
+  const workDir = workDirFor(configPath);
+  const logger = createLogger({
+    level: global.verbose === true ? "debug" : "info",
+    stream: io.stderr,
+    ...(writeLog ? { file: cliLogPath(workDir.root) } : {}),
+  });
+  const state = await LabState.load(workDir.stateFile);
+  return { configPath, labDir: dirname(configPath), workDir, logger, state, io };
+}
+
+/**
+ * The lab to work on: the one recorded when the machines were created (what exists) when there is one,
+ * else lab.yaml. Commands that act on existing machines (down, status, ssh) use this, so an edited
+ * lab.yaml never makes them miss a VM.
+ */
+export async function existingOrConfiguredLab(session: LabSession): Promise<Lab> {
+  return session.state.lab ?? (await loadLab(session.configPath, {}, true));
+}
+
+/** lab.yaml with the command-line overrides; a relative calico.manifest is made relative to lab.yaml. */
+export async function configuredLab(session: LabSession, overrides: LabOverrides): Promise<Lab> {
+  const lab = await loadLab(session.configPath, overrides, true);
+  const manifest = lab.calico.manifest;
+  if (manifest === undefined || isAbsolute(manifest)) return lab;
+  return { ...lab, calico: { ...lab.calico, manifest: resolve(session.labDir, manifest) } };
+}
+
+export function providerFor(lab: Lab): Provider {
+  return createProvider(lab.provider);
+}
+
+export function providerContextOf(
+  session: LabSession,
+  progress?: ProviderContext["progress"],
+): ProviderContext {
+  return {
+    workDir: session.workDir.root,
+    logger: session.logger,
+    signal: session.io.signal,
+    ...(progress ? { progress } : {}),
+  };
+}
+
+/** Flushes the log file before the process exits. */
+export function closeLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    logger.on("finish", () => resolve());
+    logger.end();
+    setTimeout(resolve, 500).unref();
+  });
+}
+
+/** Reads a whole-second duration from the environment, or the default. */
+export function secondsFromEnv(env: NodeJS.ProcessEnv, name: string, defaultSeconds: number): number {
+  const value = Number(env[name]);
+  return (Number.isFinite(value) && value > 0 ? value : defaultSeconds) * 1000;
+}

@@ -1,0 +1,75 @@
+// `bootstrap status`: the nodes as the provider and the API server see them, and how far `up` got.
+import { buildPlan, PHASES, stepKey } from "../plan.ts";
+import { readTextIfExists } from "../files.ts";
+import { loadKubeConfig, readNodeReadiness } from "../kube.ts";
+import {
+  closeLogger,
+  existingOrConfiguredLab,
+  openSession,
+  providerContextOf,
+  providerFor,
+  type CommandIo,
+  type GlobalOptions,
+} from "./common.ts";
+
+/** Prints a table of nodes (provider phase, Kubernetes readiness) and the next step of `up`. */
+export async function status(global: GlobalOptions, io: CommandIo): Promise<void> {
+  const session = await openSession(global, io);
+  try {
+    const lab = await existingOrConfiguredLab(session);
+    const provider = providerFor(lab);
+    const context = providerContextOf(session);
+    await provider.preflight(lab, context);
+    const machines = new Map((await provider.status(lab, context)).map((node) => [node.name, node]));
+    const haveKubeconfig = (await readTextIfExists(session.workDir.kubeconfigFile)) !== undefined;
+    const readiness = haveKubeconfig
+      ? await readNodeReadiness(loadKubeConfig(session.workDir.kubeconfigFile), 5000)
+      : undefined;
+
+    const out = (line: string) => io.stdout.write(`${line}\n`);
+    const created = session.state.lab !== undefined;
+    out(
+      `Lab ${lab.name}: provider ${lab.provider}, Kubernetes ${lab.kubernetes.version}, work dir ${session.workDir.root}`,
+    );
+    const rows = [
+      ["NODE", "ROLE", "IP", "MACHINE", "KUBERNETES"],
+      ...lab.nodes.map((node) => {
+        const machine = machines.get(node.name);
+        const kubernetes = !haveKubeconfig
+          ? "-"
+          : readiness === undefined
+            ? "API unreachable"
+            : readiness.has(node.name)
+              ? readiness.get(node.name) === true
+                ? "Ready"
+                : "NotReady"
+              : "not registered";
+        return [node.name, node.role, node.ip, machine?.detail ?? machine?.phase ?? "unknown", kubernetes];
+      }),
+    ];
+    const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+    for (const row of rows)
+      out(
+        row
+          .map((cell, column) => cell.padEnd(widths[column]!))
+          .join("  ")
+          .trimEnd(),
+      );
+
+    const plan = buildPlan({ lab, capabilities: provider.capabilities, providerName: provider.name }, PHASES);
+    const next = plan.find(
+      (step) =>
+        step.skipReason === undefined &&
+        step.id !== "render-files" &&
+        (step.scope === "lab"
+          ? !session.state.isDone(stepKey(step))
+          : step.nodes.some((node) => !session.state.isDone(stepKey(step, node)))),
+    );
+    if (!created) out("Not created yet: run `bootstrap up`.");
+    else if (next !== undefined)
+      out(`Unfinished: next step is ${next.id} (${next.title}); run \`bootstrap up\` to resume.`);
+    else out("All steps of `bootstrap up` are done.");
+  } finally {
+    await closeLogger(session.logger);
+  }
+}
