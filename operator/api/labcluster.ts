@@ -1,0 +1,306 @@
+// The LabCluster API (kubelab.dev/v1alpha1): its zod schema is the one source of the CRD and the TS types.
+import { z } from "zod";
+
+import {
+  API_GROUP,
+  API_VERSION,
+  GROUP_VERSION,
+  conditionList,
+  count,
+  listMap,
+  objectMetaSchema,
+  timestamp,
+} from "./common.ts";
+import { MESSAGE_KEY, type CrdDefinition } from "./crd.ts";
+
+/**
+ * LabCluster is **cluster-scoped**. One LabCluster describes one lab, and a lab is a whole cluster: the
+ * objects it watches and acts on (Nodes, their Leases, kube-system addons, etcd) are cluster-scoped or live in
+ * fixed namespaces, so a namespaced LabCluster would suggest an isolation it cannot have, and two of them in
+ * different namespaces would fight over the same Nodes. Cluster scope also lets the RBAC say exactly that:
+ * whoever may edit a LabCluster may affect the whole cluster.
+ */
+export const LABCLUSTER_SCOPE = "Cluster";
+export const LABCLUSTER_KIND = "LabCluster";
+export const LABCLUSTER_PLURAL = "labclusters";
+export const LABCLUSTER_API_VERSION = GROUP_VERSION;
+
+export const NODE_ROLES = ["control-plane", "worker"] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
+export const REMEDIATIONS = ["None", "Cordon", "Drain"] as const;
+export type Remediation = (typeof REMEDIATIONS)[number];
+
+export const ADDON_MODES = ["Reconcile", "EnsureExists", "Disabled"] as const;
+export type AddonMode = (typeof ADDON_MODES)[number];
+
+/** Condition types the LabCluster reports. Parts added later (addons, backups) add theirs here. */
+export const ConditionType = {
+  /** Every part is healthy. The summary `kubectl wait --for=condition=Ready` waits for. */
+  ready: "Ready",
+  nodesHealthy: "NodesHealthy",
+  calicoHealthy: "CalicoHealthy",
+  corednsHealthy: "CoreDNSHealthy",
+  backupsHealthy: "BackupsHealthy",
+  /** Informational, not part of Ready: whether node remediation may act now, and why not. */
+  remediationAllowed: "RemediationAllowed",
+} as const;
+
+/** Conditions that inform but do not count towards Ready. */
+export const INFORMATIONAL_CONDITIONS: readonly string[] = [ConditionType.remediationAllowed];
+
+/** A count (`2`) or a percentage of the worker nodes (`"40%"`), rounded down. */
+const PERCENT = /^(100|[1-9]?[0-9])%$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const CRON =
+  /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([0-9A-Za-z*/,?-]+\s+){4}[0-9A-Za-z*/,?-]+)$/;
+
+const expectedNodeSchema = z.object({
+  name: z.string().min(1).max(253).regex(DNS1123_SUBDOMAIN).describe("The Node's name."),
+  role: z.enum(NODE_ROLES).describe("control-plane nodes are never remediated."),
+});
+
+const nodeHealthSpecSchema = z.object({
+  leaseStaleSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(20)
+    .describe(
+      "A node whose Lease in kube-node-lease was last renewed longer ago than this is unhealthy, even while " +
+        "its Ready condition still says True. The kubelet renews every 10 s by default.",
+    ),
+  notReadySeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(86400)
+    .default(0)
+    .describe(
+      "How long a node must have been unhealthy before remediation acts on it. Status reports it at once.",
+    ),
+  remediation: z
+    .enum(REMEDIATIONS)
+    .default("None")
+    .describe(
+      "What to do with an unhealthy worker: None (report only), Cordon (mark unschedulable) or Drain " +
+        "(cordon, then evict its pods through the Eviction API, respecting PodDisruptionBudgets). Undone " +
+        "when the node recovers. Never applied to control-plane nodes.",
+    ),
+  maxUnhealthy: z
+    .union([z.number().int().min(0), z.string().regex(PERCENT)])
+    .default(1)
+    .meta({
+      "x-kubernetes-int-or-string": true,
+      [MESSAGE_KEY]: "must be a count >= 0 (such as 1) or a percentage from 0% to 100% (such as 40%)",
+    })
+    .describe(
+      "Remediation stops while more worker nodes than this are unhealthy: a count or a percentage of the " +
+        "workers (rounded down). Many silent nodes at once point at the network or the control plane, " +
+        "where cordoning would only add damage.",
+    ),
+  drainTimeoutSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(86400)
+    .default(300)
+    .describe(
+      "How long a drain keeps retrying evictions that a PodDisruptionBudget refuses. On timeout the node " +
+        "stays cordoned and status says so; pods are never deleted around a budget.",
+    ),
+});
+
+const addonSpecSchema = z.object({
+  mode: z
+    .enum(ADDON_MODES)
+    .optional()
+    .describe(
+      "Reconcile re-applies drift and deletions, EnsureExists only re-creates missing objects, Disabled " +
+        "does nothing. Unset: Reconcile for workloads and RBAC, EnsureExists for the Corefile ConfigMap. " +
+        "The label kubelab.dev/addon-mode on an object overrides this.",
+    ),
+  unavailableSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(86400)
+    .default(180)
+    .describe("A DaemonSet or Deployment unavailable for longer than this gets a rollout restart."),
+});
+
+const etcdBackupSpecSchema = z.object({
+  schedule: z
+    .string()
+    .max(128)
+    .regex(CRON)
+    .default("0 */6 * * *")
+    .describe("When to take a snapshot, as a CronJob schedule (5 fields or @hourly, @daily...)."),
+  retain: z.number().int().min(1).max(1000).default(7).describe("How many verified snapshots to keep."),
+  hostPath: z
+    .string()
+    .max(4096)
+    .regex(/^\/\S*$/)
+    .default("/var/lib/kubelab/etcd-backups")
+    .describe("Directory on the control-plane node that receives the snapshot files."),
+  verify: z
+    .boolean()
+    .default(true)
+    .describe("Restore every snapshot into a temporary data dir before recording it as good."),
+  suspend: z.boolean().default(false).describe("Stop scheduling new snapshots; existing ones are kept."),
+});
+
+export const labClusterSpecSchema = z
+  .object({
+    nodes: z
+      .object({
+        expected: z
+          .array(expectedNodeSchema)
+          .max(10000)
+          .default([])
+          .meta(listMap(["name"]))
+          .describe(
+            "The nodes this lab should have (bootstrap fills it from lab.yaml). An expected node that does " +
+              "not exist is reported Missing. Nodes not listed are still watched.",
+          ),
+      })
+      .prefault({}),
+    nodeHealth: nodeHealthSpecSchema.prefault({}),
+    addons: z
+      .object({
+        calico: addonSpecSchema.prefault({}),
+        coredns: addonSpecSchema.prefault({}),
+      })
+      .prefault({})
+      .describe("Restoration of the Calico and CoreDNS objects bootstrap installed."),
+    etcdBackup: etcdBackupSpecSchema.prefault({}).describe("Scheduled, verified etcd snapshots."),
+  })
+  .describe("The desired state of the lab.");
+
+/** Why a node is (un)healthy, in `status.nodes[].reason`. */
+export const NodeHealthReason = {
+  /** Ready=True and a fresh Lease. */
+  healthy: "Healthy",
+  /** The Lease was not renewed within leaseStaleSeconds (kubelet silent, node down or cut off). */
+  leaseStale: "LeaseStale",
+  /** The node has no Lease in kube-node-lease (yet): nothing proves its kubelet is alive. */
+  noLease: "NoLease",
+  /** The Ready condition is False: the kubelet reports a problem. */
+  notReady: "NotReady",
+  /** The Ready condition is Unknown or absent: the controller-manager lost the node. */
+  readyUnknown: "ReadyUnknown",
+  /** Listed in spec.nodes.expected but no Node object exists. */
+  missing: "Missing",
+} as const;
+export type NodeHealthReason = (typeof NodeHealthReason)[keyof typeof NodeHealthReason];
+
+/** What the operator did to a node, in `status.nodes[].remediated`; absent when nothing. */
+export const REMEDIATION_STATES = ["Cordoned", "Draining", "Drained", "DrainTimedOut"] as const;
+export type RemediationState = (typeof REMEDIATION_STATES)[number];
+
+const nodeStatusSchema = z.object({
+  name: z.string().describe("The Node's name."),
+  role: z.enum(NODE_ROLES),
+  ready: z.boolean().describe("Healthy: Ready=True and a Lease renewed within leaseStaleSeconds."),
+  reason: z
+    .string()
+    .describe("Healthy, LeaseStale, NoLease, NotReady, ReadyUnknown or Missing (see the operator docs)."),
+  message: z.string().max(1024).optional().describe("Details for humans."),
+  since: timestamp().optional().describe("When the node entered its current health state, as observed."),
+  lastHeartbeat: timestamp()
+    .optional()
+    .describe("The last renewal of the node's Lease; reported for nodes that are not healthy."),
+  remediated: z
+    .enum(REMEDIATION_STATES)
+    .optional()
+    .describe("What the operator did to the node: Cordoned, Draining, Drained or DrainTimedOut."),
+});
+
+const addonStatusSchema = z.object({
+  healthy: z.boolean().optional().describe("Every object of the addon exists and is available."),
+  restores: count().optional().describe("How many objects the operator re-created or re-applied."),
+  lastRestore: z
+    .object({
+      time: timestamp(),
+      object: z.string().describe("kind/namespace/name of the restored object."),
+      reason: z.string().describe("Why: Deleted, Drifted or Unavailable."),
+    })
+    .optional(),
+});
+
+export const labClusterStatusSchema = z
+  .object({
+    observedGeneration: count().optional().describe("The .metadata.generation this status describes."),
+    conditions: conditionList()
+      .optional()
+      .describe("Ready, NodesHealthy, CalicoHealthy, CoreDNSHealthy, BackupsHealthy."),
+    readyNodes: count().optional().describe("Nodes that are healthy."),
+    expectedNodes: count()
+      .optional()
+      .describe("The length of spec.nodes.expected, or the number of Nodes when it is empty."),
+    nodeSummary: z.string().optional().describe("readyNodes/expectedNodes, for the NODES printer column."),
+    nodes: z
+      .array(nodeStatusSchema)
+      .max(200)
+      .optional()
+      .meta(listMap(["name"]))
+      .describe(
+        "Per-node health: expected nodes and every node that is unhealthy or remediated, unhealthy first. " +
+          "At most 200 entries; healthy nodes beyond that are only counted (omittedNodes).",
+      ),
+    omittedNodes: count().optional().describe("Healthy nodes left out of status.nodes to keep it small."),
+    addons: z
+      .object({ calico: addonStatusSchema.optional(), coredns: addonStatusSchema.optional() })
+      .optional(),
+    backups: z
+      .object({
+        lastSuccessfulTime: timestamp().optional(),
+        lastSnapshot: z.string().optional().describe("The name of the newest verified EtcdSnapshot."),
+        count: count().optional().describe("How many EtcdSnapshots are kept."),
+      })
+      .optional(),
+  })
+  .describe("The observed state of the lab.");
+
+export type LabClusterSpec = z.output<typeof labClusterSpecSchema>;
+export type LabClusterSpecInput = z.input<typeof labClusterSpecSchema>;
+export type LabClusterStatus = z.output<typeof labClusterStatusSchema>;
+export type NodeStatus = z.output<typeof nodeStatusSchema>;
+export type AddonStatus = z.output<typeof addonStatusSchema>;
+export type ExpectedNode = z.output<typeof expectedNodeSchema>;
+export type NodeHealthSpec = z.output<typeof nodeHealthSpecSchema>;
+
+/** A LabCluster as read from the API server; `spec` has every default applied. */
+export const labClusterSchema = z.object({
+  apiVersion: z.literal(LABCLUSTER_API_VERSION).optional(),
+  kind: z.literal(LABCLUSTER_KIND).optional(),
+  metadata: objectMetaSchema,
+  spec: labClusterSpecSchema.prefault({}),
+  status: labClusterStatusSchema.optional(),
+});
+export type LabCluster = z.output<typeof labClusterSchema>;
+
+/** The CRD of LabCluster; `npm run gen:crds` writes it to crds/. */
+export const labClusterCrd: CrdDefinition = {
+  group: API_GROUP,
+  version: API_VERSION,
+  kind: LABCLUSTER_KIND,
+  plural: LABCLUSTER_PLURAL,
+  singular: "labcluster",
+  shortNames: ["lab"],
+  scope: LABCLUSTER_SCOPE,
+  description:
+    "A kubelab lab: the nodes it should have and how the operator keeps it healthy (node health, Calico and " +
+    "CoreDNS restoration, etcd snapshots). One per cluster.",
+  spec: labClusterSpecSchema,
+  status: labClusterStatusSchema,
+  printerColumns: [
+    { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: "Nodes", type: "string", jsonPath: ".status.nodeSummary", description: "ready/expected" },
+    { name: "Calico", type: "string", jsonPath: '.status.conditions[?(@.type=="CalicoHealthy")].status' },
+    { name: "CoreDNS", type: "string", jsonPath: '.status.conditions[?(@.type=="CoreDNSHealthy")].status' },
+    { name: "Last Backup", type: "date", jsonPath: ".status.backups.lastSuccessfulTime" },
+    { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  ],
+};

@@ -1,0 +1,6 @@
+// The LabCluster reconciler's parts, in the order they run. A new part is one file and one line here.
+import { nodesPart } from "./nodes.ts";
+import type { LabClusterPart } from "./part.ts";
+
+/** Each part reports its own condition(s); Ready summarises them. Order: cheapest and most basic first. */
+export const labClusterParts: readonly LabClusterPart[] = [nodesPart];

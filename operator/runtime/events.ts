@@ -1,0 +1,142 @@
+// Events (events.k8s.io/v1): one per transition or action, repeats folded into a series.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "winston";
+
+import { describeCause } from "../errors.ts";
+import { resourcePath, type KubeClient } from "./client.ts";
+import { microTime, systemClock, type Clock } from "./clock.ts";
+
+/** The object an Event is about (corev1.ObjectReference). */
+export interface ObjectReference {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+}
+
+export interface EventRecord {
+  /** The object the Event is about: what `kubectl describe` shows it under. */
+  readonly regarding: ObjectReference;
+  /** A second object involved (the Node a LabCluster cordoned). */
+  readonly related?: ObjectReference;
+  readonly type: "Normal" | "Warning";
+  /** CamelCase, machine-readable: NodeUnhealthy, NodeCordoned. */
+  readonly reason: string;
+  /** What was done or observed, CamelCase: Cordon, Drain, Observe. */
+  readonly action: string;
+  /** For humans; at most 1 kB. */
+  readonly note: string;
+}
+
+export interface EventRecorderOptions {
+  readonly client: KubeClient;
+  /** `reportingController`: who emits, such as kubelab.dev/operator. */
+  readonly controller: string;
+  /** `reportingInstance`: which replica (its identity). */
+  readonly instance: string;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  /** How long a repeat of the same Event becomes part of its series instead of a new Event. */
+  readonly seriesWindowMs?: number;
+}
+
+interface SeriesEntry {
+  readonly name: string;
+  readonly namespace: string;
+  count: number;
+  lastSeen: number;
+}
+
+const MAX_TRACKED_SERIES = 4096;
+
+/**
+ * Emits Events. Repeats of the same Event (same object, reason, action, note, related object) within the
+ * series window update the first one's `series` (count, lastObservedTime) instead of adding another object,
+ * as client-go's new events library does. Recording is best effort: a failure is logged, never thrown,
+ * because an Event must not fail the reconcile that reports it.
+ */
+export class EventRecorder {
+  readonly #options: EventRecorderOptions;
+  readonly #clock: Clock;
+  readonly #series = new Map<string, SeriesEntry>();
+
+  constructor(options: EventRecorderOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Emits the Event, or counts it into the series of an identical recent one. Returns the Event's name. */
+  async record(event: EventRecord): Promise<string | undefined> {
+    const key = seriesKey(event);
+    const now = this.#clock.now();
+    const window = this.#options.seriesWindowMs ?? 10 * 60_000;
+    const existing = this.#series.get(key);
+    try {
+      if (existing !== undefined && now - existing.lastSeen < window) {
+        existing.count++;
+        existing.lastSeen = now;
+        await this.#options.client.mergePatch(
+          resourcePath({
+            group: "events.k8s.io",
+            version: "v1",
+            plural: "events",
+            namespace: existing.namespace,
+            name: existing.name,
+          }),
+          { series: { count: existing.count, lastObservedTime: microTime(now) } },
+        );
+        return existing.name;
+      }
+      const namespace = event.regarding.namespace ?? "default";
+      const name = `${event.regarding.name}.${randomBytes(8).toString("hex")}`;
+      await this.#options.client.create(
+        resourcePath({ group: "events.k8s.io", version: "v1", plural: "events", namespace }),
+        {
+          apiVersion: "events.k8s.io/v1",
+          kind: "Event",
+          metadata: { name, namespace },
+          eventTime: microTime(now),
+          reportingController: this.#options.controller,
+          reportingInstance: this.#options.instance.slice(0, 128),
+          action: event.action.slice(0, 128),
+          reason: event.reason.slice(0, 128),
+          type: event.type,
+          note: event.note.slice(0, 1024),
+          regarding: event.regarding,
+          ...(event.related === undefined ? {} : { related: event.related }),
+        },
+      );
+      this.#remember(key, { name, namespace, count: 1, lastSeen: now });
+      return name;
+    } catch (error) {
+      // The series' Event may have been deleted (TTL): start a new one next time.
+      this.#series.delete(key);
+      this.#options.log.warn("cannot record an Event", {
+        reason: event.reason,
+        regarding: event.regarding.name,
+        error: describeCause(error),
+      });
+      return undefined;
+    }
+  }
+
+  #remember(key: string, entry: SeriesEntry): void {
+    if (this.#series.size >= MAX_TRACKED_SERIES) {
+      const oldest = this.#series.keys().next().value;
+      if (oldest !== undefined) this.#series.delete(oldest);
+    }
+    this.#series.set(key, entry);
+  }
+}
+
+function seriesKey(event: EventRecord): string {
+  return JSON.stringify([
+    event.regarding.uid ?? event.regarding.name,
+    event.type,
+    event.reason,
+    event.action,
+    event.note,
+    event.related?.name ?? "",
+  ]);
+}

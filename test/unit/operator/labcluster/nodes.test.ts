@@ -1,0 +1,544 @@
+// Node health decisions: health from Ready + Lease, remediation rules, status, Events, requeue deadlines.
+import { expect } from "chai";
+import { isDeepStrictEqual } from "node:util";
+
+import type { NodeStatus } from "../../../../operator/api/labcluster.ts";
+import type { CachedLabCluster } from "../../../../operator/labcluster/cache.ts";
+import {
+  assessNodes,
+  healthTransitionEvents,
+  leaseToLabCluster,
+  MAX_STATUS_NODES,
+  maxUnhealthyCount,
+  nextDeadline,
+  nodesHealthyCondition,
+  nodeStatusFields,
+  nodeToLabCluster,
+  parseRemediationRecord,
+  planRemediation,
+  REMEDIATION_ANNOTATION,
+  toSlimLease,
+  toSlimNode,
+  type AssessInput,
+  type NodeHealth,
+  type PlanInput,
+  type RemediationRecord,
+  type SlimLease,
+  type SlimNode,
+} from "../../../../operator/labcluster/nodes.ts";
+
+const NOW = Date.parse("2026-01-01T12:00:00Z");
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function node(
+  name: string,
+  options: Partial<SlimNode> & { readyStatus?: string; readySince?: number } = {},
+): SlimNode {
+  return {
+    metadata: { name },
+    createdAt: options.createdAt ?? NOW - 3_600_000,
+    controlPlane: options.controlPlane ?? false,
+    unschedulable: options.unschedulable ?? false,
+    ready:
+      options.ready ??
+      (options.readyStatus === "absent"
+        ? undefined
+        : { status: options.readyStatus ?? "True", since: options.readySince ?? NOW - 3_600_000 }),
+    remediation: options.remediation,
+  };
+}
+
+function assess(
+  nodes: SlimNode[],
+  renewedAgoMs: Record<string, number | undefined>,
+  overrides: Partial<AssessInput> = {},
+): NodeHealth[] {
+  const leases = new Map<string, SlimLease>();
+  for (const [name, ago] of Object.entries(renewedAgoMs)) {
+    if (ago !== undefined)
+      leases.set(name, { metadata: { name, namespace: "kube-node-lease" }, renewTime: NOW - ago });
+  }
+  return assessNodes({
+    expected: [],
+    nodes,
+    lease: (name) => leases.get(name),
+    leaseStaleSeconds: 20,
+    previous: new Map(),
+    now: NOW,
+    ...overrides,
+  });
+}
+
+const only = (health: NodeHealth[]) => {
+  expect(health).to.have.length(1);
+  return health[0]!;
+};
+
+const record = (overrides: Partial<RemediationRecord> = {}): RemediationRecord => ({
+  by: "lab",
+  action: "Cordon",
+  started: iso(NOW - 60_000),
+  ...overrides,
+});
+
+describe("node health", () => {
+  describe("cache transforms", () => {
+    const raw = (heartbeat: string, extra: Record<string, unknown> = {}) => ({
+      metadata: {
+        name: "w1-k8s",
+        uid: "u1",
+        resourceVersion: heartbeat,
+        creationTimestamp: "2026-01-01T00:00:00Z",
+        labels: { "kubernetes.io/hostname": "w1-k8s" },
+        annotations: { "node.alpha.kubernetes.io/ttl": "0" },
+        managedFields: [{ manager: "kubelet" }],
+      },
+      spec: {},
+      status: {
+        conditions: [
+          { type: "MemoryPressure", status: "False", lastHeartbeatTime: heartbeat },
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            lastHeartbeatTime: heartbeat,
+            lastTransitionTime: "2026-01-01T00:00:10Z",
+          },
+        ],
+        images: [{ names: ["a"], sizeBytes: 1 }],
+      },
+      ...extra,
+    });
+
+    it("keeps a Node's Ready condition, role and cordon, and drops heartbeats, images and managedFields", () => {
+      const slim = toSlimNode(raw("2026-01-01T11:00:00Z"));
+      expect(slim).to.deep.equal({
+        metadata: { name: "w1-k8s", uid: "u1" },
+        createdAt: Date.parse("2026-01-01T00:00:00Z"),
+        controlPlane: false,
+        unschedulable: false,
+        ready: { status: "True", reason: "KubeletReady", since: Date.parse("2026-01-01T00:00:10Z") },
+        remediation: undefined,
+      });
+    });
+
+    it("turns a heartbeat-only update into an identical cached object (no event reaches the mappers)", () => {
+      expect(
+        isDeepStrictEqual(toSlimNode(raw("2026-01-01T11:00:00Z")), toSlimNode(raw("2026-01-01T11:00:10Z"))),
+      ).to.equal(true);
+    });
+
+    it("sees the control-plane label and our remediation record", () => {
+      const slim = toSlimNode({
+        metadata: {
+          name: "m-k8s",
+          labels: { "node-role.kubernetes.io/control-plane": "" },
+          annotations: { [REMEDIATION_ANNOTATION]: JSON.stringify(record()) },
+        },
+        spec: { unschedulable: true },
+      });
+      expect(slim.controlPlane).to.equal(true);
+      expect(slim.unschedulable).to.equal(true);
+      expect(slim.remediation).to.deep.equal(record());
+      expect(slim.ready).to.equal(undefined);
+    });
+
+    it("reads a Lease's renewTime (MicroTime) as epoch milliseconds", () => {
+      expect(
+        toSlimLease({
+          metadata: { name: "w1-k8s", namespace: "kube-node-lease", resourceVersion: "9" },
+          spec: {
+            holderIdentity: "w1-k8s",
+            renewTime: "2026-01-01T11:59:50.123456Z",
+            leaseDurationSeconds: 40,
+          },
+        }),
+      ).to.deep.equal({
+        metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
+        renewTime: Date.parse("2026-01-01T11:59:50.123Z"),
+      });
+    });
+
+    it("ignores a remediation annotation that is not a record of ours", () => {
+      expect(parseRemediationRecord("yes")).to.equal(undefined);
+      expect(parseRemediationRecord(JSON.stringify({ by: "lab", action: "Reboot", started: "x" }))).to.equal(
+        undefined,
+      );
+      expect(parseRemediationRecord(undefined)).to.equal(undefined);
+    });
+  });
+
+  describe("assessNodes", () => {
+    it("calls a node healthy with Ready=True and a fresh Lease, and knows when it would go stale", () => {
+      const health = only(assess([node("w1-k8s")], { "w1-k8s": 5000 }));
+      expect(health).to.include({ healthy: true, reason: "Healthy", role: "worker", exists: true });
+      expect(health.deadline).to.equal(NOW - 5000 + 20_000);
+      expect(health.since).to.equal(NOW - 3_600_000);
+    });
+
+    it("calls a node unhealthy when its Lease is stale even while Ready still says True", () => {
+      const health = only(assess([node("w1-k8s")], { "w1-k8s": 21_000 }));
+      expect(health).to.include({ healthy: false, reason: "LeaseStale", lastHeartbeat: NOW - 21_000 });
+      expect(health.since, "stale since renewTime + leaseStaleSeconds").to.equal(NOW - 1000);
+      expect(health.message).to.match(/renewed 21s ago.*Ready is True/);
+      expect(health.deadline).to.equal(undefined);
+    });
+
+    it("counts a Lease exactly leaseStaleSeconds old as stale", () => {
+      expect(only(assess([node("w1-k8s")], { "w1-k8s": 20_000 })).healthy).to.equal(false);
+      expect(only(assess([node("w1-k8s")], { "w1-k8s": 19_999 })).healthy).to.equal(true);
+    });
+
+    it("reports NotReady from Ready=False, and ReadyUnknown from Unknown or no condition", () => {
+      expect(
+        only(assess([node("w1-k8s", { readyStatus: "False", readySince: NOW - 9000 })], { "w1-k8s": 1000 })),
+      ).to.include({
+        reason: "NotReady",
+        since: NOW - 9000,
+      });
+      expect(only(assess([node("w1-k8s", { readyStatus: "Unknown" })], { "w1-k8s": 1000 })).reason).to.equal(
+        "ReadyUnknown",
+      );
+      expect(only(assess([node("w1-k8s", { readyStatus: "absent" })], { "w1-k8s": 1000 })).reason).to.equal(
+        "ReadyUnknown",
+      );
+    });
+
+    it("names the stale Lease, not its consequence, when the controller-manager already set Ready=Unknown", () => {
+      expect(
+        only(assess([node("w1-k8s", { readyStatus: "Unknown" })], { "w1-k8s": 60_000 })).reason,
+      ).to.equal("LeaseStale");
+    });
+
+    it("gives a new node leaseStaleSeconds to create its Lease, then reports NoLease", () => {
+      const young = only(assess([node("w1-k8s", { createdAt: NOW - 5000 })], {}));
+      expect(young).to.include({ healthy: true, deadline: NOW + 15_000 });
+      const old = only(assess([node("w1-k8s")], {}));
+      expect(old).to.include({ healthy: false, reason: "NoLease" });
+    });
+
+    it("reports expected nodes without a Node object as Missing, keeping the first time it was seen missing", () => {
+      const previous = new Map<string, NodeStatus>([
+        [
+          "w3-k8s",
+          { name: "w3-k8s", role: "worker", ready: false, reason: "Missing", since: iso(NOW - 50_000) },
+        ],
+      ]);
+      const health = assess([], {}, { expected: [{ name: "w3-k8s", role: "worker" }], previous });
+      expect(only(health)).to.include({
+        exists: false,
+        healthy: false,
+        reason: "Missing",
+        since: NOW - 50_000,
+      });
+    });
+
+    it("assesses nodes that are not listed as expected too, and takes roles from the spec or the label", () => {
+      const health = assess(
+        [node("m-k8s"), node("extra", { controlPlane: true }), node("w1-k8s")],
+        { "m-k8s": 0, extra: 0, "w1-k8s": 0 },
+        {
+          expected: [
+            { name: "m-k8s", role: "control-plane" },
+            { name: "w1-k8s", role: "worker" },
+          ],
+        },
+      );
+      expect(health.map((h) => [h.name, h.role])).to.deep.equal([
+        ["extra", "control-plane"],
+        ["m-k8s", "control-plane"],
+        ["w1-k8s", "worker"],
+      ]);
+    });
+
+    it("dates a recovery from the moment it was observed, not from the old Ready transition", () => {
+      const previous = new Map<string, NodeStatus>([
+        [
+          "w1-k8s",
+          { name: "w1-k8s", role: "worker", ready: false, reason: "LeaseStale", since: iso(NOW - 30_000) },
+        ],
+      ]);
+      expect(only(assess([node("w1-k8s")], { "w1-k8s": 1000 }, { previous })).since).to.equal(NOW);
+    });
+  });
+
+  describe("maxUnhealthyCount", () => {
+    it("takes a count as is and a percentage of the workers rounded down", () => {
+      expect(maxUnhealthyCount(2, 3)).to.equal(2);
+      expect(maxUnhealthyCount("40%", 3)).to.equal(1);
+      expect(maxUnhealthyCount("50%", 3)).to.equal(1);
+      expect(maxUnhealthyCount("100%", 3)).to.equal(3);
+      expect(maxUnhealthyCount("0%", 3)).to.equal(0);
+    });
+  });
+
+  describe("planRemediation", () => {
+    const spec: PlanInput["spec"] = {
+      remediation: "Cordon",
+      maxUnhealthy: 1,
+      notReadySeconds: 0,
+      drainTimeoutSeconds: 300,
+    };
+    const health = (name: string, overrides: Partial<NodeHealth> = {}): NodeHealth => ({
+      name,
+      role: "worker",
+      controlPlane: false,
+      exists: true,
+      healthy: true,
+      reason: "Healthy",
+      message: "",
+      since: NOW - 60_000,
+      lastHeartbeat: NOW - 1000,
+      deadline: NOW + 19_000,
+      unschedulable: false,
+      remediation: undefined,
+      ...overrides,
+    });
+    const sick = (name: string, overrides: Partial<NodeHealth> = {}) =>
+      health(name, {
+        healthy: false,
+        reason: "LeaseStale",
+        message: "silent",
+        deadline: undefined,
+        ...overrides,
+      });
+    const plan = (nodes: NodeHealth[], overrides: Partial<PlanInput["spec"]> = {}) =>
+      planRemediation({ health: nodes, spec: { ...spec, ...overrides }, owner: "lab", now: NOW });
+
+    it("does nothing and reports no RemediationAllowed condition when remediation is None", () => {
+      const result = plan([sick("w1-k8s")], { remediation: "None" });
+      expect(result.actions).to.deep.equal([]);
+      expect(result.condition).to.equal(undefined);
+    });
+
+    it("cordons an unhealthy worker", () => {
+      const result = plan([
+        health("m-k8s", { controlPlane: true, role: "control-plane" }),
+        sick("w1-k8s"),
+        health("w2-k8s"),
+      ]);
+      expect(result.actions.map((action) => [action.kind, action.node])).to.deep.equal([
+        ["cordon", "w1-k8s"],
+      ]);
+      expect(result.condition).to.include({ type: "RemediationAllowed", status: "True" });
+    });
+
+    it("drains an unhealthy worker when remediation is Drain", () => {
+      expect(
+        plan([sick("w1-k8s")], { remediation: "Drain" }).actions.map((action) => action.kind),
+      ).to.deep.equal(["drain"]);
+    });
+
+    it("never touches a control-plane node or a missing one", () => {
+      const result = plan(
+        [
+          sick("m-k8s", { controlPlane: true, role: "control-plane" }),
+          sick("w3-k8s", { exists: false, reason: "Missing" }),
+        ],
+        { maxUnhealthy: 5 },
+      );
+      expect(result.actions).to.deep.equal([]);
+    });
+
+    it("waits notReadySeconds before acting, and says when to look again", () => {
+      const result = plan([sick("w1-k8s", { since: NOW - 10_000 })], { notReadySeconds: 30 });
+      expect(result.actions).to.deep.equal([]);
+      expect(result.nextCheckAt).to.equal(NOW + 20_000);
+      expect(plan([sick("w1-k8s", { since: NOW - 30_000 })], { notReadySeconds: 30 }).actions).to.have.length(
+        1,
+      );
+    });
+
+    it("pauses when more workers are unhealthy than maxUnhealthy allows, and says why", () => {
+      const result = plan([sick("w1-k8s"), sick("w2-k8s"), health("w3-k8s")]);
+      expect(result.actions).to.deep.equal([]);
+      expect(result.condition).to.include({ status: "False", reason: "TooManyUnhealthy" });
+      expect(result.condition?.message).to.contain(
+        "2 of 3 worker nodes unhealthy, maxUnhealthy 1 (1 allowed)",
+      );
+    });
+
+    it("counts missing workers as unhealthy for the cap but not control-plane nodes", () => {
+      const withMissing = plan([sick("w1-k8s"), sick("w3-k8s", { exists: false, reason: "Missing" })]);
+      expect(withMissing.condition?.reason).to.equal("TooManyUnhealthy");
+      const withControlPlane = plan([
+        sick("m-k8s", { controlPlane: true, role: "control-plane" }),
+        sick("w1-k8s"),
+      ]);
+      expect(withControlPlane.actions.map((action) => action.node)).to.deep.equal(["w1-k8s"]);
+    });
+
+    it("applies a percentage cap to the workers", () => {
+      const workers = [sick("w1-k8s"), sick("w2-k8s"), health("w3-k8s"), health("w4-k8s")];
+      expect(plan(workers, { maxUnhealthy: "50%" }).actions).to.have.length(2);
+      expect(plan(workers, { maxUnhealthy: "25%" }).actions).to.have.length(0);
+    });
+
+    it("leaves a node someone else cordoned alone, and a node another LabCluster remediated", () => {
+      const result = plan(
+        [sick("w1-k8s", { unschedulable: true }), sick("w2-k8s", { remediation: record({ by: "other" }) })],
+        { maxUnhealthy: 5 },
+      );
+      expect(result.actions).to.deep.equal([]);
+      const healed = plan([health("w2-k8s", { remediation: record({ by: "other" }) })]);
+      expect(healed.actions, "no undo of another's work").to.deep.equal([]);
+    });
+
+    it("undoes its own remediation when the node is healthy again, even while remediation is paused", () => {
+      const result = plan([health("w1-k8s", { remediation: record() }), sick("w2-k8s"), sick("w3-k8s")]);
+      expect(result.actions.map((action) => [action.kind, action.node])).to.deep.equal([["undo", "w1-k8s"]]);
+      expect(result.condition?.reason).to.equal("TooManyUnhealthy");
+    });
+
+    it("undoes its own remediation when remediation is switched to None", () => {
+      const result = plan([sick("w1-k8s", { remediation: record() })], { remediation: "None" });
+      expect(result.actions.map((action) => action.kind)).to.deep.equal(["undo"]);
+    });
+
+    it("does not cordon a node it already cordoned, but upgrades a cordon to a drain", () => {
+      expect(plan([sick("w1-k8s", { remediation: record(), unschedulable: true })]).actions).to.deep.equal(
+        [],
+      );
+      const upgraded = plan([sick("w1-k8s", { remediation: record(), unschedulable: true })], {
+        remediation: "Drain",
+      });
+      expect(upgraded.actions.map((action) => action.kind)).to.deep.equal(["drain"]);
+    });
+
+    it("continues a drain until drainTimeoutSeconds after the cordon, then gives up once", () => {
+      const draining = record({ action: "Drain", started: iso(NOW - 100_000) });
+      const going = plan([sick("w1-k8s", { remediation: draining, unschedulable: true })], {
+        remediation: "Drain",
+      });
+      expect(going.actions.map((action) => action.kind)).to.deep.equal(["continueDrain"]);
+      expect(going.nextCheckAt).to.equal(NOW + 200_000);
+      const late = record({ action: "Drain", started: iso(NOW - 300_000) });
+      const timedOut = plan([sick("w1-k8s", { remediation: late, unschedulable: true })], {
+        remediation: "Drain",
+      });
+      expect(timedOut.actions.map((action) => action.kind)).to.deep.equal(["drainTimedOut"]);
+      const done = record({ action: "Drain", result: "TimedOut" });
+      expect(
+        plan([sick("w1-k8s", { remediation: done, unschedulable: true })], { remediation: "Drain" }).actions,
+      ).to.deep.equal([]);
+    });
+  });
+
+  describe("status and Events", () => {
+    const assessed = (names: string[], unhealthy: string[] = []) =>
+      assess(
+        names.map((name) => node(name)),
+        Object.fromEntries(names.map((name) => [name, unhealthy.includes(name) ? 60_000 : 1000])),
+      );
+
+    it("summarises ready/expected for the NODES column and reports heartbeats of unhealthy nodes only", () => {
+      const health = assessed(["m-k8s", "w1-k8s", "w2-k8s"], ["w2-k8s"]);
+      const fields = nodeStatusFields(health, [
+        { name: "m-k8s", role: "control-plane" },
+        { name: "w1-k8s", role: "worker" },
+        { name: "w2-k8s", role: "worker" },
+      ]);
+      expect(fields).to.include({ readyNodes: 2, expectedNodes: 3, nodeSummary: "2/3", omittedNodes: 0 });
+      expect(fields.nodes?.map((entry) => entry.name)).to.deep.equal(["w2-k8s", "m-k8s", "w1-k8s"]);
+      expect(fields.nodes?.[0]).to.include({
+        ready: false,
+        reason: "LeaseStale",
+        lastHeartbeat: "2026-01-01T11:59:00Z",
+      });
+      expect(fields.nodes?.[1]).to.not.have.property("lastHeartbeat");
+    });
+
+    it("counts every node as expected when spec.nodes.expected is empty", () => {
+      expect(nodeStatusFields(assessed(["a", "b"], ["b"]), [])).to.include({ nodeSummary: "1/2" });
+    });
+
+    it(`lists at most ${MAX_STATUS_NODES} nodes, unhealthy ones first, and counts the rest`, () => {
+      const names = Array.from({ length: 5000 }, (_, index) => `node-${String(index).padStart(4, "0")}`);
+      const health = assessed(names, ["node-4999"]);
+      const fields = nodeStatusFields(health, []);
+      expect(fields.nodes).to.have.length(MAX_STATUS_NODES);
+      expect(fields.nodes?.[0]?.name).to.equal("node-4999");
+      expect(fields.omittedNodes).to.equal(5000 - MAX_STATUS_NODES);
+      expect(fields.nodeSummary).to.equal("4999/5000");
+    });
+
+    it("reports NodesHealthy True, or False naming the nodes (NodesMissing when only missing)", () => {
+      expect(nodesHealthyCondition(assessed(["a"]))).to.include({
+        status: "True",
+        reason: "AllNodesHealthy",
+      });
+      expect(nodesHealthyCondition(assessed(["a", "b"], ["b"]))).to.include({
+        status: "False",
+        reason: "NodesUnhealthy",
+        message: "1 of 2 nodes not healthy: b LeaseStale",
+      });
+      const missing = assess([], {}, { expected: [{ name: "w9", role: "worker" }] });
+      expect(nodesHealthyCondition(missing).reason).to.equal("NodesMissing");
+      const many = assessed(
+        Array.from({ length: 12 }, (_, index) => `n${index}`),
+        Array.from({ length: 12 }, (_, index) => `n${index}`),
+      );
+      expect(nodesHealthyCondition(many).message).to.match(/and 2 more$/);
+    });
+
+    it("emits NodeUnhealthy and NodeRecovered only on flips, and nothing for a healthy newcomer", () => {
+      const previous = new Map<string, NodeStatus>([
+        ["a", { name: "a", role: "worker", ready: true, reason: "Healthy" }],
+        ["b", { name: "b", role: "worker", ready: false, reason: "LeaseStale" }],
+        ["c", { name: "c", role: "worker", ready: false, reason: "NotReady" }],
+      ]);
+      const health = assessed(["a", "b", "c", "d"], ["a", "c"]);
+      const events = healthTransitionEvents(health, previous);
+      expect(events.map((event) => [event.reason, event.type, event.related?.name])).to.deep.equal([
+        ["NodeUnhealthy", "Warning", "a"],
+        ["NodeRecovered", "Normal", "b"],
+      ]);
+      const missing = healthTransitionEvents(
+        assess([], {}, { expected: [{ name: "w9", role: "worker" }] }),
+        new Map(),
+      );
+      expect(missing.map((event) => event.reason)).to.deep.equal(["NodeMissing"]);
+      expect(missing[0]).to.not.have.property("related");
+    });
+
+    it("wakes at the earliest Lease deadline, or a remediation wait if sooner", () => {
+      const health = assess([node("a"), node("b")], { a: 15_000, b: 2000 });
+      const noPlan = { actions: [], condition: undefined, nextCheckAt: undefined };
+      expect(nextDeadline(health, noPlan)).to.equal(NOW + 5000);
+      expect(nextDeadline(health, { ...noPlan, nextCheckAt: NOW + 1000 })).to.equal(NOW + 1000);
+      expect(nextDeadline(assess([node("a")], { a: 60_000 }), noPlan)).to.equal(undefined);
+    });
+  });
+
+  describe("mappers", () => {
+    const labCluster = (name: string, unhealthyNodes: string[] = []): CachedLabCluster => ({
+      metadata: { name },
+      spec: undefined,
+      unhealthyNodes,
+    });
+    const lease = (renewTime: number): SlimLease => ({
+      metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
+      renewTime,
+    });
+
+    it("nodeToLabCluster queues every LabCluster (one lab is one cluster)", () => {
+      expect(nodeToLabCluster(() => [labCluster("a"), labCluster("b")])(node("w1-k8s"))).to.deep.equal([
+        "a",
+        "b",
+      ]);
+    });
+
+    it("leaseToLabCluster ignores routine renewals of a healthy node", () => {
+      expect(leaseToLabCluster(() => [labCluster("lab")])(lease(NOW), lease(NOW - 10_000))).to.deep.equal([]);
+    });
+
+    it("leaseToLabCluster queues new Leases, renewals after a stale gap, and renewals of nodes reported unhealthy", () => {
+      const map = leaseToLabCluster(() => [labCluster("lab")]);
+      expect(map(lease(NOW), undefined)).to.deep.equal(["lab"]);
+      expect(map(lease(NOW), lease(NOW - 20_000))).to.deep.equal(["lab"]);
+      expect(
+        leaseToLabCluster(() => [labCluster("lab", ["w1-k8s"])])(lease(NOW), lease(NOW - 1000)),
+      ).to.deep.equal(["lab"]);
+    });
+  });
+});
