@@ -5,7 +5,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".kubelab/", "coverage/", "bootstrap/controlplane/go/"] },
+  { ignores: ["node_modules/", ".kubelab/", "coverage/", "bootstrap/controlplane/go/", "test/**/fixtures/"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

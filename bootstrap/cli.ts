@@ -57,8 +57,8 @@ function globalOptions(command: Command): GlobalOptions {
 export function buildProgram(io: CommandIo, setExitCode: (code: number) => void): Command {
   const program = new Command("bootstrap")
     .description(
-      "Bring up a kubeadm Kubernetes lab: one control plane (m-k8s) and N workers (w1-k8s..) on Vagrant VMs,\n" +
-        "or simulated nodes (--provider sim), from one lab.yaml.",
+      "Bring up a kubeadm Kubernetes lab from one lab.yaml: a control plane (m-k8s) and workers (w1-k8s, ...) " +
+        "on Vagrant VMs, or simulated nodes with --provider sim.",
     )
     .version(VERSION, "-V, --version", "print the version")
     .option("-c, --config <file>", "the lab definition", "lab.yaml")

@@ -189,19 +189,65 @@ export function parseLab(text: string, source: string, overrides: LabOverrides =
   }
   const withOverrides = applyOverrides(raw as Record<string, unknown>, overrides);
   const parsed = labFileSchema.safeParse(withOverrides);
-  if (!parsed.success) {
-    throw new ConfigError(
-      source,
-      annotateOverrides(
-        parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })),
-        overrides,
-      ),
-    );
+  const problems: ConfigProblem[] = [];
+  let file: LabFile | undefined;
+  if (parsed.success) {
+    file = parsed.data;
+  } else {
+    problems.push(...parsed.error.issues.flatMap(issueProblems));
+    // Every problem at once: without the offending values (their defaults apply) the document may parse,
+    // and the cross-field rules can still report the rest.
+    const repaired = withoutInvalidValues(withOverrides, parsed.error.issues);
+    const second = labFileSchema.safeParse(repaired);
+    if (second.success) file = second.data;
   }
-  const lab = resolveLab(parsed.data);
-  const problems = validateLab(lab, parsed.data);
-  if (problems.length > 0) throw new ConfigError(source, annotateOverrides(problems, overrides));
-  return lab;
+  if (file !== undefined) {
+    const lab = resolveLab(file);
+    const failedPaths = problems.map((problem) => problem.path);
+    const crossField = validateLab(lab, file).filter(
+      // A rule about a value that was replaced by its default would blame the wrong setting.
+      (problem) => !failedPaths.some((path) => path === problem.path || problem.message.includes(path)),
+    );
+    problems.push(...crossField);
+    if (problems.length === 0) return lab;
+  }
+  throw new ConfigError(source, annotateOverrides(problems, overrides));
+}
+
+/** zod issues as problems; an unknown key is reported at its own path. */
+function issueProblems(issue: z.core.$ZodIssue): ConfigProblem[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => ({
+      path: formatPath([...issue.path, key]),
+      message: "is not a lab.yaml setting (see `bootstrap init` for the list)",
+    }));
+  }
+  return [{ path: formatPath(issue.path), message: issue.message }];
+}
+
+/** A copy of `raw` without the values zod rejected, with the right apiVersion and kind. */
+function withoutInvalidValues(
+  raw: Record<string, unknown>,
+  issues: readonly z.core.$ZodIssue[],
+): Record<string, unknown> {
+  const copy = structuredClone(raw);
+  for (const issue of issues) {
+    const keys =
+      issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
+    for (const path of keys) deleteAt(copy, path);
+  }
+  return { ...copy, apiVersion: LAB_API_VERSION, kind: LAB_KIND };
+}
+
+function deleteAt(root: Record<string, unknown>, path: readonly PropertyKey[]): void {
+  if (path.length === 0) return;
+  let parent: unknown = root;
+  for (const key of path.slice(0, -1)) {
+    if (typeof parent !== "object" || parent === null) return;
+    parent = (parent as Record<PropertyKey, unknown>)[key];
+  }
+  if (typeof parent === "object" && parent !== null)
+    delete (parent as Record<PropertyKey, unknown>)[path.at(-1)!];
 }
 
 /** The command-line flag behind each overridable YAML path, named in errors so users fix the right input. */

@@ -264,7 +264,7 @@ function installPackagesStep(input: PlanInput): NodeStep {
   return scriptStep(input, {
     id: "install-packages",
     title: `Install containerd and kubeadm/kubelet/kubectl ${input.lab.kubernetes.version}`,
-    skipReason: noShell(input) ?? noKubeadm(input),
+    skipReason: noKubeadm(input) ?? noShell(input),
     nodes: input.lab.nodes,
     concurrency: NODE_CONCURRENCY,
     file: nodeFiles.install,
@@ -274,7 +274,7 @@ function installPackagesStep(input: PlanInput): NodeStep {
 }
 
 function kubeadmInitStep(input: PlanInput): LabStep {
-  const skipReason = noShell(input) ?? noKubeadm(input);
+  const skipReason = noKubeadm(input) ?? noShell(input);
   return {
     id: "kubeadm-init",
     title: `Initialise the control plane ${input.lab.controlPlane.name} (kubeadm init)`,
@@ -355,7 +355,7 @@ function appliedCalico(run: RunContext) {
 }
 
 function joinWorkersStep(input: PlanInput): NodeStep {
-  const skipReason = noShell(input) ?? noKubeadm(input);
+  const skipReason = noKubeadm(input) ?? noShell(input);
   return {
     id: "join-workers",
     title: `Join the workers (${input.lab.workers.length}, up to ${JOIN_CONCURRENCY} at a time)`,

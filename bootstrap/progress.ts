@@ -154,7 +154,8 @@ export class ListrReporter implements Reporter {
           const outcome = await view.outcome;
           switch (outcome.kind) {
             case "skipped":
-              task.skip(outcome.reason);
+              task.title = `${view.step.title} (skipped: ${outcome.reason})`;
+              task.skip();
               return;
             case "up-to-date":
               task.title = `${view.step.title} (already done)`;
@@ -167,7 +168,11 @@ export class ListrReporter implements Reporter {
           }
         },
       })),
-      { registerSignalListeners: false, exitOnError: true, rendererOptions: { collapseErrors: false } },
+      {
+        registerSignalListeners: false,
+        exitOnError: true,
+        rendererOptions: { collapseErrors: false },
+      },
     );
     this.#listr = listr.run().catch(() => undefined);
   }

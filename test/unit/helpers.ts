@@ -1,0 +1,118 @@
+// Shared test support: temp dirs, labs, the real `bootstrap` bin, and the fake vagrant world.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { stringify } from "yaml";
+
+import { LAB_API_VERSION, LAB_KIND, parseLab, type Lab } from "../../bootstrap/config.ts";
+
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
+export const FAKE_VAGRANT_BIN_DIR = join(FIXTURES, "fake-vagrant");
+export const CALICO_FIXTURE = join(FIXTURES, "calico", "calico.yaml");
+export const CA_FIXTURE = join(FIXTURES, "pki", "ca.crt");
+/** The project's Node 24 (the brief: tests run the bin exactly as users do). */
+export const NODE = join(REPO, "node_modules", ".bin", "node");
+export const BIN = join(REPO, "bin", "bootstrap.js");
+
+/** A fixed token so golden files are stable; it has the real format. */
+export const FIXED_TOKEN = "abcdef.0123456789abcdef";
+
+const created: string[] = [];
+
+/** A fresh temp dir, removed after the test run. */
+export async function tempDir(prefix = "kubelab-test-"): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+after(async () => {
+  await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A resolved lab from lab.yaml settings (apiVersion and kind added). */
+export function labOf(settings: Record<string, unknown> = {}): Lab {
+  return parseLab(stringify({ apiVersion: LAB_API_VERSION, kind: LAB_KIND, ...settings }), "lab.yaml");
+}
+
+export interface BinResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the real CLI (`node_modules/.bin/node bin/bootstrap.js ...`) in `cwd`. */
+export async function runBootstrap(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<BinResult> {
+  const result = await execa(NODE, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { CI: "1", ...options.env },
+    reject: false,
+    timeout: options.timeoutMs ?? 60_000,
+    stdin: "ignore",
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** One call the fake vagrant recorded. */
+export interface FakeCall {
+  readonly argv?: string[];
+  readonly signal?: string;
+  readonly vagrantCwd?: string;
+}
+
+/** The fake vagrant's world: its folder, the PATH that finds it first, and readers for what it saw. */
+export interface FakeVagrant {
+  readonly dir: string;
+  readonly env: Record<string, string>;
+  scenario(content: { rules?: object[]; files?: Record<string, string> }): Promise<void>;
+  calls(): Promise<FakeCall[]>;
+  machines(): Promise<Record<string, string>>;
+}
+
+export async function fakeVagrant(): Promise<FakeVagrant> {
+  const dir = await tempDir("kubelab-fake-vagrant-");
+  await writeFile(join(dir, "scenario.json"), JSON.stringify({ rules: [], files: {} }));
+  return {
+    dir,
+    env: {
+      FAKE_VAGRANT_DIR: dir,
+      // The fake first; then the project's Node 24 (node_modules/.bin), which the fake runs on.
+      PATH: [FAKE_VAGRANT_BIN_DIR, join(REPO, "node_modules", ".bin"), process.env.PATH ?? ""].join(
+        delimiter,
+      ),
+    },
+    async scenario(content) {
+      await writeFile(join(dir, "scenario.json"), JSON.stringify({ rules: [], files: {}, ...content }));
+    },
+    async calls() {
+      const text = await readFile(join(dir, "calls.jsonl"), "utf8").catch(() => "");
+      return text
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => JSON.parse(line) as FakeCall);
+    },
+    async machines() {
+      const text = await readFile(join(dir, "machines.json"), "utf8").catch(() => "{}");
+      return JSON.parse(text) as Record<string, string>;
+    },
+  };
+}
+
+/** Polls `condition` every 50 ms until it holds or `timeoutMs` passes (then throws). */
+export async function waitFor(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,35 @@
+// init.sh: kubeadm init once, from the rendered config, token never printed, admin kubeconfig for the user.
+import { expect } from "chai";
+
+import { renderInitConfiguration } from "../../../bootstrap/kubeadm.ts";
+import { renderInitScript } from "../../../bootstrap/provision/init.ts";
+import { FIXED_TOKEN, labOf } from "../helpers.ts";
+
+describe("provision/init", () => {
+  const lab = labOf();
+  const script = renderInitScript(lab, FIXED_TOKEN);
+
+  it("runs kubeadm init with the embedded v1beta4 config and does not print the token", () => {
+    expect(script).to.contain(renderInitConfiguration(lab, FIXED_TOKEN));
+    expect(script).to.contain('kubeadm init --config "$CONFIG" --skip-token-print');
+    expect(script).not.to.contain("--token ");
+  });
+
+  it("writes the config owner-only and fills in the installed kubeadm's version", () => {
+    expect(script).to.match(
+      /umask 077\n\s+sed "s\/@INSTALLED_KUBEADM_VERSION@\/\$kubeadm_version\/" >"\$CONFIG"/,
+    );
+  });
+
+  it("is idempotent: a marker skips a finished init, leftovers of a failed one are reset", () => {
+    expect(script).to.contain("if [[ -f $DONE_MARKER ]]; then");
+    expect(script).to.contain("kubeadm reset --force");
+    expect(script.indexOf("kubeadm init --config")).to.be.lessThan(script.indexOf('touch "$DONE_MARKER"'));
+  });
+
+  it("gives the admin kubeconfig to root and to the sudo user, owner-only", () => {
+    expect(script).to.contain('install -m 0600 "$ADMIN_KUBECONFIG" /root/.kube/config');
+    expect(script).to.contain("admin_user=${SUDO_USER:-}");
+    expect(script).to.contain('install -m 0600 -o "$admin_user"');
+  });
+});
