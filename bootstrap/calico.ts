@@ -6,7 +6,7 @@ import { stringify } from "yaml";
 import type { Lab } from "./config.ts";
 import { InterruptedError, UsageError } from "./errors.ts";
 import { readTextIfExists, writeFileAtomic } from "./files.ts";
-import { parseManifests } from "./kube.ts";
+import { parseManifests } from "./manifests.ts";
 
 /** Where the upstream manifest of a Calico version lives. */
 export function calicoManifestUrl(version: string): string {

@@ -9,7 +9,6 @@ import type { Lab, LabNode } from "./config.ts";
 import { StateError } from "./errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "./files.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS } from "./kubeadm.ts";
-import { applyManifests, loadKubeConfig, waitForNodesReady } from "./kube.ts";
 import type { Logger } from "./log.ts";
 import { renderInstallScript } from "./provision/install.ts";
 import { renderPrepareScript } from "./provision/prepare.ts";
@@ -336,6 +335,7 @@ function calicoStep(input: PlanInput): LabStep {
       const { objects, yaml } = appliedCalico(run);
       // Recorded before applying: the addon bundle (later) must describe what the cluster may hold.
       await writeFileAtomic(join(run.workDir.addonsDir, "calico.yaml"), yaml);
+      const { applyManifests, loadKubeConfig } = await kubeClient();
       await applyManifests(loadKubeConfig(run.workDir.kubeconfigFile), objects, {
         step: "calico",
         signal: run.signal,
@@ -385,6 +385,7 @@ function nodesReadyStep(input: PlanInput): LabStep {
     scope: "lab",
     digest: (run) => digestOf(run.lab.nodes.map((node) => node.name).join(",")),
     async run(run, progress) {
+      const { loadKubeConfig, waitForNodesReady } = await kubeClient();
       await waitForNodesReady(
         loadKubeConfig(run.workDir.kubeconfigFile),
         run.lab.nodes.map((node) => node.name),
@@ -435,6 +436,11 @@ async function usableJoinToken(run: RunContext): Promise<string> {
   });
   run.logger.info(`minted a fresh join token ${tokenId(token)}.**** on ${run.lab.controlPlane.name}`);
   return token;
+}
+
+/** The Kubernetes client, loaded when a step first talks to the API (it takes ~0.4 s to load). */
+function kubeClient() {
+  return import("./kube.ts");
 }
 
 /** The record key of a step (on a node). */

@@ -1,7 +1,6 @@
 // `bootstrap status`: the nodes as the provider and the API server see them, and how far `up` got.
 import { buildPlan, PHASES, stepKey } from "../plan.ts";
 import { readTextIfExists } from "../files.ts";
-import { loadKubeConfig, readNodeReadiness } from "../kube.ts";
 import {
   closeLogger,
   existingOrConfiguredLab,
@@ -22,6 +21,7 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
     await provider.preflight(lab, context);
     const machines = new Map((await provider.status(lab, context)).map((node) => [node.name, node]));
     const haveKubeconfig = (await readTextIfExists(session.workDir.kubeconfigFile)) !== undefined;
+    const { loadKubeConfig, readNodeReadiness } = await import("../kube.ts");
     const readiness = haveKubeconfig
       ? await readNodeReadiness(loadKubeConfig(session.workDir.kubeconfigFile), 5000)
       : undefined;

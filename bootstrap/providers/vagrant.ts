@@ -189,8 +189,9 @@ export class VagrantProvider implements Provider {
         timeoutMs: options.timeoutMs,
         logFile,
         label: `vagrant ssh ${node.name} (${options.step})`,
+        // The scripts mark their steps with "==> "; everything else (apt, kubeadm) goes to the log only.
         onLine: (line) => {
-          if (line.trim() !== "") context.progress?.(node.name, line.replace(/^==> /, ""));
+          if (line.startsWith("==> ")) context.progress?.(node.name, line.slice(4));
         },
       });
       return stdout;

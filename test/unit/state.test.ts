@@ -121,7 +121,9 @@ describe("state", () => {
 
     it("takes over a lock whose process is gone", async () => {
       const dir = await tempDir();
-      const { pid } = await execa("true");
+      const finished = execa("true");
+      const pid = finished.pid;
+      await finished;
       await writeFile(join(dir, "lock"), `${pid} up\n`);
       const release = await acquireLock(dir, "up");
       expect(await readFile(join(dir, "lock"), "utf8")).to.equal(`${process.pid} up\n`);
