@@ -6,11 +6,9 @@ import { Command, InvalidArgumentError, Option } from "commander";
 
 import { API_GROUP, API_VERSION } from "./api/common.ts";
 import { ConfigurationError, describeCause, ExitCode, isNotFound, OperatorError } from "./errors.ts";
-import { EVENT_CONTROLLER, setupLabClusterController } from "./labcluster/controller.ts";
+import { createOperator } from "./operator.ts";
 import { KubeClient, loadKubeConfig } from "./runtime/client.ts";
-import { EventRecorder } from "./runtime/events.ts";
 import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "./runtime/log.ts";
-import { Manager } from "./runtime/manager.ts";
 import { RuntimeMetrics } from "./runtime/metrics.ts";
 
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -65,11 +63,13 @@ async function runOperator(flags: RunFlags): Promise<number> {
     );
   }
   const client = new KubeClient(loadKubeConfig(flags.kubeconfig));
-  const metrics = new RuntimeMetrics({ processMetrics: true });
-  const manager = new Manager({
+  const operator = createOperator({
     client,
     log,
-    metrics,
+    metrics: new RuntimeMetrics({ processMetrics: true }),
+    namespace,
+    identity,
+    concurrency: flags.concurrency,
     probes: { host: flags.bindAddress, healthPort: flags.healthPort, metricsPort: flags.metricsPort },
     ...(flags.leaderElection
       ? {
@@ -83,12 +83,6 @@ async function runOperator(flags: RunFlags): Promise<number> {
           },
         }
       : {}),
-  });
-  const events = new EventRecorder({ client, controller: EVENT_CONTROLLER, instance: identity, log });
-  setupLabClusterController(manager, {
-    operatorNamespace: namespace,
-    events,
-    concurrency: flags.concurrency,
   });
   log.info("kubelab-operator starting", {
     namespace,
@@ -104,7 +98,7 @@ async function runOperator(flags: RunFlags): Promise<number> {
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
-  const outcome = await manager.run(stop.signal);
+  const outcome = await operator.run(stop.signal);
   if (outcome === "lost") return ExitCode.leadershipLost;
   return ExitCode.ok;
 }

@@ -6,10 +6,11 @@ import { resourcePath, type KubeClient } from "../runtime/client.ts";
 export interface DrainProgress {
   /** Evictions accepted in this pass. */
   readonly evicted: number;
-  /** Evictions a PodDisruptionBudget refused (429) in this pass: retried on the next pass. */
+  /** Evictions a PodDisruptionBudget refused (429) in this pass: retried on the next pass; 0 means drained. */
   readonly blocked: number;
-  /** Evictable pods still on the node (terminating or refused); 0 means drained. */
-  readonly remaining: number;
+  /** Evicted pods not gone yet. Not waited for: a dead kubelet never confirms their end, and their
+   * controllers already replaced them (a terminating pod does not count as a replica). */
+  readonly terminating: number;
   /** Pods without a controller (namespace/name): never evicted, since nothing would recreate them. */
   readonly unmanaged: readonly string[];
 }
@@ -25,7 +26,10 @@ interface PodObject {
   status?: { phase?: string };
 }
 
-/** Which pods of a node a drain evicts: not mirror pods, not DaemonSet pods, not pods without a controller. */
+/**
+ * Which pods of a node a drain evicts: not mirror pods, not DaemonSet pods, not finished pods, not pods
+ * without a controller; pods already terminating were evicted (or deleted) before.
+ */
 export function classifyPod(pod: PodObject): "skip" | "unmanaged" | "terminating" | "evict" {
   if (pod.metadata.annotations?.["kubernetes.io/config.mirror"] !== undefined) return "skip";
   const controller = pod.metadata.ownerReferences?.find((owner) => owner.controller === true);
@@ -40,7 +44,7 @@ export function classifyPod(pod: PodObject): "skip" | "unmanaged" | "terminating
  * One pass of a drain: lists the node's pods and asks the Eviction API to evict each evictable one. The API
  * server enforces PodDisruptionBudgets (429 TooManyRequests when an eviction would break one), so a drain
  * never takes down more than a budget allows; refused evictions are retried by the next pass. Pods are never
- * deleted directly.
+ * deleted directly. Done when every evictable pod was evicted: their termination is not awaited.
  */
 export async function drainNode(
   client: KubeClient,
@@ -53,7 +57,7 @@ export async function drainNode(
   });
   let evicted = 0;
   let blocked = 0;
-  let remaining = 0;
+  let terminating = 0;
   const unmanaged: string[] = [];
   for (const pod of pods.items ?? []) {
     const kind = classifyPod(pod);
@@ -62,8 +66,10 @@ export async function drainNode(
       unmanaged.push(`${pod.metadata.namespace}/${pod.metadata.name}`);
       continue;
     }
-    remaining++;
-    if (kind === "terminating") continue;
+    if (kind === "terminating") {
+      terminating++;
+      continue;
+    }
     const path = resourcePath({
       group: "",
       version: "v1",
@@ -84,10 +90,7 @@ export async function drainNode(
       );
       evicted++;
     } catch (error) {
-      if (isNotFound(error)) {
-        remaining--;
-        continue;
-      }
+      if (isNotFound(error)) continue;
       if (error instanceof ApiError && error.statusCode === 429) {
         blocked++;
         continue;
@@ -95,5 +98,5 @@ export async function drainNode(
       throw error;
     }
   }
-  return { evicted, blocked, remaining, unmanaged };
+  return { evicted, blocked, terminating, unmanaged };
 }

@@ -824,7 +824,7 @@ async function continueDrain(
   related: NonNullable<EventRecord["related"]>,
 ): Promise<RemediationRecord> {
   const progress = await drainNode(client, nodeName, input.signal);
-  if (progress.remaining > 0) {
+  if (progress.blocked > 0) {
     input.log.info("drain in progress", { node: nodeName, ...progress });
     return record;
   }

@@ -31,7 +31,7 @@ describe("drain", () => {
     expect(classifyPod(pod())).to.equal("unmanaged");
   });
 
-  it("waits for terminating pods and ignores finished ones", () => {
+  it("counts terminating pods as already evicted (not waited for) and ignores finished ones", () => {
     expect(classifyPod(pod({ owner: "ReplicaSet", deleting: true }))).to.equal("terminating");
     expect(classifyPod(pod({ owner: "Job", phase: "Succeeded" }))).to.equal("skip");
   });
