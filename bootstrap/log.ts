@@ -28,17 +28,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       ),
     }),
   ];
-  if (options.file !== undefined) {
-    mkdirSync(dirname(options.file), { recursive: true });
-    transports.push(
-      new winston.transports.File({
-        filename: options.file,
-        level: "debug",
-        format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-      }),
-    );
-  }
+  if (options.file !== undefined) transports.push(fileTransport(options.file));
   return winston.createLogger({ level: "debug", transports });
+}
+
+/**
+ * Starts recording `logger` into `file` (JSON, debug level; the directory is created). Commands call it
+ * once their input is valid, so a rejected lab.yaml leaves no trace on disk.
+ */
+export function addLogFile(logger: Logger, file: string): void {
+  logger.add(fileTransport(file));
+}
+
+function fileTransport(file: string): winston.transport {
+  mkdirSync(dirname(file), { recursive: true });
+  return new winston.transports.File({
+    filename: file,
+    level: "debug",
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+  });
 }
 
 /** A logger that drops everything, for library code called without one. */

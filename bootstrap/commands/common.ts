@@ -2,7 +2,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 
 import { loadLab, type Lab, type LabOverrides } from "../config.ts";
-import { createLogger, type Logger } from "../log.ts";
+import { addLogFile, createLogger, type Logger } from "../log.ts";
 import { createProvider } from "../providers/index.ts";
 import type { Provider, ProviderContext } from "../providers/provider.ts";
 import { LabState } from "../state.ts";
@@ -34,21 +34,22 @@ export interface LabSession {
   readonly io: CommandIo;
 }
 
-/** Opens the lab next to `-c` (default ./lab.yaml). Writes only the log file, and only if `writeLog`. */
-export async function openSession(
-  global: GlobalOptions,
-  io: CommandIo,
-  writeLog = true,
-): Promise<LabSession> {
+/**
+ * Opens the lab next to `-c` (default ./lab.yaml): reads state.json, writes nothing. Commands that change
+ * the lab call `recordLog` once their input is valid.
+ */
+export async function openSession(global: GlobalOptions, io: CommandIo): Promise<LabSession> {
   const configPath = resolve(global.config);
   const workDir = workDirFor(configPath);
-  const logger = createLogger({
-    level: global.verbose === true ? "debug" : "info",
-    stream: io.stderr,
-    ...(writeLog ? { file: cliLogPath(workDir.root) } : {}),
-  });
+  const logger = createLogger({ level: global.verbose === true ? "debug" : "info", stream: io.stderr });
   const state = await LabState.load(workDir.stateFile);
   return { configPath, labDir: dirname(configPath), workDir, logger, state, io };
+}
+
+/** From now on, the session's log also goes to .kubelab/logs/bootstrap.log. */
+export function recordLog(session: LabSession, command: string): void {
+  addLogFile(session.logger, cliLogPath(session.workDir.root));
+  session.logger.debug(`bootstrap ${command}: lab.yaml ${session.configPath}, pid ${process.pid}`);
 }
 
 /**

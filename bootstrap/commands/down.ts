@@ -11,6 +11,7 @@ import {
   openSession,
   providerContextOf,
   providerFor,
+  recordLog,
   type CommandIo,
   type GlobalOptions,
 } from "./common.ts";
@@ -61,6 +62,7 @@ export async function down(global: GlobalOptions, options: DownOptions, io: Comm
         return;
       }
     }
+    recordLog(session, "down");
     const release = await acquireLock(session.workDir.root, "down");
     try {
       const provider = providerFor(lab);

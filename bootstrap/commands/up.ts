@@ -16,6 +16,7 @@ import {
   openSession,
   providerContextOf,
   providerFor,
+  recordLog,
   secondsFromEnv,
   type CommandIo,
   type GlobalOptions,
@@ -38,7 +39,7 @@ const API_TIMEOUT_SECONDS = 300;
 const READY_TIMEOUT_SECONDS = 900;
 
 export async function up(global: GlobalOptions, options: UpOptions, io: CommandIo): Promise<void> {
-  const session = await openSession(global, io, options.dryRun !== true);
+  const session = await openSession(global, io);
   try {
     const overrides: LabOverrides = {
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
@@ -56,9 +57,10 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
       await dryRun(session, lab, plan, run);
       return;
     }
+    recordLog(session, "up");
     const release = await acquireLock(session.workDir.root, "up");
     try {
-      session.logger.debug(`up: lab ${lab.name}, provider ${provider.name}, config ${session.configPath}`);
+      session.logger.debug(`up: lab ${lab.name}, provider ${provider.name}`);
       await provider.preflight(lab, providerContextOf(session));
       const calico = await loadCalicoManifest(lab, {
         labDir: session.labDir,

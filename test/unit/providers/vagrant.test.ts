@@ -256,7 +256,6 @@ describe("providers/vagrant", () => {
     await provider.destroy(lab, context());
     expect(await fake.calls()).to.deep.equal([]);
     await provider.createNodes(lab, [lab.controlPlane], context());
-    await mkdir(join(workDir, ".vagrant"));
     await provider.destroy(lab, context());
     expect((await fake.calls()).at(-1)?.argv).to.deep.equal(["destroy", "--force", "--machine-readable"]);
     expect(await fake.machines()).to.deep.equal({});
