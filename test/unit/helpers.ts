@@ -7,6 +7,11 @@ import { execa } from "execa";
 import { stringify } from "yaml";
 
 import { LAB_API_VERSION, LAB_KIND, parseLab, type Lab } from "../../bootstrap/config.ts";
+import { silentLogger } from "../../bootstrap/log.ts";
+import type { RunContext } from "../../bootstrap/plan.ts";
+import type { Provider } from "../../bootstrap/providers/provider.ts";
+import { LabState } from "../../bootstrap/state.ts";
+import { workDirAt } from "../../bootstrap/workdir.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
@@ -115,4 +120,36 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A RunContext over a fresh work dir (or `root`), for running steps and plans in-process. */
+export async function testRunContext(options: {
+  lab: Lab;
+  provider?: Provider;
+  root?: string;
+  signal?: AbortSignal;
+  now?: () => Date;
+  tokenSource?: () => string;
+  calico?: RunContext["calico"];
+}): Promise<RunContext> {
+  const root = options.root ?? (await tempDir());
+  const memos = new Map<string, Promise<unknown>>();
+  return {
+    lab: options.lab,
+    workDir: workDirAt(root),
+    provider: options.provider ?? ({} as Provider),
+    state: await LabState.load(join(root, "state.json")),
+    logger: silentLogger(),
+    signal: options.signal ?? new AbortController().signal,
+    tokenSource: options.tokenSource ?? (() => FIXED_TOKEN),
+    now: options.now ?? (() => new Date("2030-01-01T00:00:00Z")),
+    calico: options.calico,
+    apiTimeoutMs: 1000,
+    readyTimeoutMs: 1000,
+    memo: <T>(key: string, compute: () => Promise<T>) => {
+      if (!memos.has(key)) memos.set(key, compute());
+      return memos.get(key) as Promise<T>;
+    },
+    forget: (key: string) => void memos.delete(key),
+  };
 }

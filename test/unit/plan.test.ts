@@ -1,10 +1,15 @@
 // The plan: its steps in order, what each provider skips and why, the text --dry-run prints, and extension.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { expect } from "chai";
 
-import { buildPlan, formatPlan, PHASES, type PlanStep } from "../../bootstrap/plan.ts";
+import { buildPlan, formatPlan, PHASES, type PlanStep, type RunContext } from "../../bootstrap/plan.ts";
+import { PlainReporter } from "../../bootstrap/progress.ts";
 import type { ProviderCapabilities } from "../../bootstrap/providers/provider.ts";
+import { VagrantProvider } from "../../bootstrap/providers/vagrant.ts";
+import { runPlan } from "../../bootstrap/runner.ts";
 import { expectGolden } from "./golden.ts";
-import { labOf } from "./helpers.ts";
+import { FIXED_TOKEN, fakeVagrant, labOf, testRunContext, type FakeVagrant } from "./helpers.ts";
 
 const VMS: ProviderCapabilities = { shell: true, installsKubernetes: true };
 const SIMULATED: ProviderCapabilities = { shell: false, installsKubernetes: false };
@@ -111,5 +116,109 @@ describe("plan", () => {
     const a = buildPlan({ lab: labOf(), capabilities: VMS, providerName: "vagrant" });
     const b = buildPlan({ lab: labOf(), capabilities: VMS, providerName: "vagrant" });
     expect(formatPlan(a, nothingDone)).to.deep.equal(formatPlan(b, nothingDone));
+  });
+
+  describe("step actions, run against the fake vagrant", () => {
+    const lab = labOf({ workers: { count: 2 } });
+    const HASH = `sha256:${"9a".repeat(32)}`;
+    const saved = { PATH: process.env.PATH, FAKE_VAGRANT_DIR: process.env.FAKE_VAGRANT_DIR };
+    let fake: FakeVagrant;
+
+    beforeEach(async () => {
+      fake = await fakeVagrant();
+      process.env.PATH = fake.env.PATH;
+      process.env.FAKE_VAGRANT_DIR = fake.dir;
+    });
+
+    afterEach(() => {
+      process.env.PATH = saved.PATH;
+      if (saved.FAKE_VAGRANT_DIR === undefined) delete process.env.FAKE_VAGRANT_DIR;
+      else process.env.FAKE_VAGRANT_DIR = saved.FAKE_VAGRANT_DIR;
+    });
+
+    function steps(...ids: string[]): PlanStep[] {
+      const plan = buildPlan({ lab, capabilities: VMS, providerName: "vagrant" });
+      return plan.filter((step) => ids.includes(step.id));
+    }
+
+    async function run(context: RunContext, ids: string[]): Promise<void> {
+      await runPlan(steps(...ids), context, new PlainReporter(() => undefined));
+    }
+
+    async function upload(node: string, name: string): Promise<string> {
+      return readFile(join(fake.dir, "uploads", node, name), "utf8");
+    }
+
+    it("joins every worker with the current token and the real CA hash while the token is valid", async () => {
+      const context = await testRunContext({
+        lab,
+        provider: new VagrantProvider(),
+        now: () => new Date("2030-01-01T00:00:00Z"),
+      });
+      await run(context, ["create-nodes"]);
+      await context.state.setCluster({ caCertHash: HASH, joinTokenExpiresAt: "2030-01-01T01:00:00Z" });
+      await run(context, ["join-workers"]);
+      for (const worker of ["w1-k8s", "w2-k8s"]) {
+        const script = await upload(worker, "join.sh");
+        expect(script).to.contain(`token: ${FIXED_TOKEN}`).and.to.contain(`- ${HASH}`);
+        expect(context.state.isDone(`join-workers:${worker}`)).to.equal(true);
+      }
+      const tokenScripts = (await fake.calls()).filter(
+        (call) => call.argv?.[0] === "upload" && call.argv[2]?.endsWith("token.sh"),
+      );
+      expect(tokenScripts).to.deep.equal([]);
+    });
+
+    it("a worker joining after the token expired gets a fresh token minted on the control plane first", async () => {
+      const fresh = "zyxwvu.9876543210zyxwvu";
+      const tokens = [FIXED_TOKEN, fresh];
+      const context = await testRunContext({
+        lab,
+        provider: new VagrantProvider(),
+        now: () => new Date("2030-01-02T00:00:00Z"),
+        tokenSource: () => tokens.shift() ?? "unexpected.extratokencall00",
+      });
+      await run(context, ["render-files", "create-nodes"]);
+      await context.state.setCluster({ caCertHash: HASH, joinTokenExpiresAt: "2030-01-01T02:00:00Z" });
+      await run(context, ["join-workers"]);
+      const uploads = (await fake.calls())
+        .filter((call) => call.argv?.[0] === "upload")
+        .map((call) => `${call.argv?.[3]}:${call.argv?.[2]}`);
+      expect(uploads[0]).to.equal("m-k8s:/home/vagrant/.kubelab/token.sh");
+      expect(await upload("m-k8s", "token.sh")).to.contain(`TOKEN='${fresh}'`);
+      for (const worker of ["w1-k8s", "w2-k8s"])
+        expect(await upload(worker, "join.sh")).to.contain(`token: ${fresh}`);
+      expect((await readFile(context.workDir.bootstrapTokenFile, "utf8")).trim()).to.equal(fresh);
+      expect(context.state.cluster.joinTokenExpiresAt).to.equal("2030-01-02T02:00:00.000Z");
+    });
+
+    it("a machine that has to be created again loses its recorded work; a new control plane loses the cluster's", async () => {
+      const context = await testRunContext({ lab, provider: new VagrantProvider() });
+      await run(context, ["create-nodes"]);
+      await context.state.markDone("prepare-nodes:w1-k8s");
+      await context.state.markDone("prepare-nodes:w2-k8s");
+      await context.state.markDone("kubeadm-init");
+      await context.state.setCluster({ caCertHash: HASH });
+
+      const machines = await fake.machines();
+      delete machines["w1-k8s"];
+      await writeFile(join(fake.dir, "machines.json"), JSON.stringify(machines));
+      context.forget("node-status");
+      await run(context, ["create-nodes"]);
+      expect(context.state.isDone("prepare-nodes:w1-k8s")).to.equal(false);
+      expect(context.state.isDone("prepare-nodes:w2-k8s")).to.equal(true);
+      expect(context.state.isDone("kubeadm-init")).to.equal(true);
+
+      await writeFile(
+        join(fake.dir, "machines.json"),
+        JSON.stringify({ "w1-k8s": "running", "w2-k8s": "running" }),
+      );
+      context.forget("node-status");
+      await run(context, ["create-nodes"]);
+      expect(context.state.isDone("kubeadm-init")).to.equal(false);
+      expect(context.state.isDone("prepare-nodes:w2-k8s")).to.equal(false);
+      expect(context.state.cluster.caCertHash).to.equal(undefined);
+      expect(context.state.isDone("create-nodes:w2-k8s")).to.equal(true);
+    });
   });
 });

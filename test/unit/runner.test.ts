@@ -1,41 +1,18 @@
 // The runner: skips, resumes from state.json, bounded node concurrency, failures recorded per node, Ctrl-C.
-import { join } from "node:path";
 import { expect } from "chai";
 
 import type { LabNode } from "../../bootstrap/config.ts";
 import { InterruptedError, StepError } from "../../bootstrap/errors.ts";
-import { silentLogger } from "../../bootstrap/log.ts";
 import type { LabStep, NodeStep, PlanStep, RunContext } from "../../bootstrap/plan.ts";
 import { PlainReporter } from "../../bootstrap/progress.ts";
-import type { Provider } from "../../bootstrap/providers/provider.ts";
 import { runPlan } from "../../bootstrap/runner.ts";
 import { LabState } from "../../bootstrap/state.ts";
-import { workDirAt } from "../../bootstrap/workdir.ts";
-import { FIXED_TOKEN, labOf, tempDir } from "./helpers.ts";
+import { labOf, testRunContext } from "./helpers.ts";
 
 const lab = labOf();
 
-async function context(controller = new AbortController()): Promise<RunContext> {
-  const root = await tempDir();
-  const memos = new Map<string, Promise<unknown>>();
-  return {
-    lab,
-    workDir: workDirAt(root),
-    provider: {} as Provider,
-    state: await LabState.load(join(root, "state.json")),
-    logger: silentLogger(),
-    signal: controller.signal,
-    tokenSource: () => FIXED_TOKEN,
-    now: () => new Date("2030-01-01T00:00:00Z"),
-    calico: undefined,
-    apiTimeoutMs: 1000,
-    readyTimeoutMs: 1000,
-    memo: <T>(key: string, compute: () => Promise<T>) => {
-      if (!memos.has(key)) memos.set(key, compute());
-      return memos.get(key) as Promise<T>;
-    },
-    forget: (key: string) => void memos.delete(key),
-  };
+function context(controller = new AbortController()): Promise<RunContext> {
+  return testRunContext({ lab, signal: controller.signal });
 }
 
 function labStep(
