@@ -1,6 +1,6 @@
 // Executes a plan: skips what does not apply or is done, runs the rest in order, records progress.
 import type { LabNode } from "./config.ts";
-import { InterruptedError, StepError } from "./errors.ts";
+import { CommandError, InterruptedError, StepError } from "./errors.ts";
 import type { LabStep, NodeStep, PlanStep, RunContext } from "./plan.ts";
 import { stepKey } from "./plan.ts";
 import { abortReason } from "./process.ts";
@@ -42,8 +42,9 @@ export async function runPlan(
         if (step.scope === "lab") await runLabStep(step, run, reporter, summary, started);
         else await runNodeStep(step, run, reporter, summary, started);
       } catch (error) {
-        reporter.stepFailed(step, asError(error));
-        throw error;
+        const failure = namingTheStep(step, asError(error));
+        reporter.stepFailed(step, failure);
+        throw failure;
       }
     }
   } finally {
@@ -129,6 +130,17 @@ async function runNodeStep(
     });
   }
   reporter.stepDone(step, Date.now() - started, undefined);
+}
+
+/** A failed command says what ran; as the run's error it also says in which step (and keeps the log). */
+function namingTheStep(step: PlanStep, error: Error): Error {
+  if (!(error instanceof CommandError)) return error;
+  const message = error.message.replace(/ \(log: .*\)$/, "");
+  return new StepError(step.id, message, {
+    cause: error,
+    ...(error.logPath === undefined ? {} : { logPath: error.logPath }),
+    ...(error.hint === undefined ? {} : { hint: error.hint }),
+  });
 }
 
 function asError(error: unknown): Error {

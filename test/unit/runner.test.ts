@@ -2,7 +2,7 @@
 import { expect } from "chai";
 
 import type { LabNode } from "../../bootstrap/config.ts";
-import { InterruptedError, StepError } from "../../bootstrap/errors.ts";
+import { CommandError, InterruptedError, StepError } from "../../bootstrap/errors.ts";
 import type { LabStep, NodeStep, PlanStep, RunContext } from "../../bootstrap/plan.ts";
 import { PlainReporter } from "../../bootstrap/progress.ts";
 import { runPlan } from "../../bootstrap/runner.ts";
@@ -172,5 +172,25 @@ describe("runner", () => {
     const state = await LabState.load(run.state.file);
     expect(state.isDone("first")).to.equal(true);
     expect(state.isDone("slow")).to.equal(false);
+  });
+
+  it("a failed command becomes an error naming the step, keeping the command and the log", async () => {
+    const run = await context();
+    const failing = labStep("fetch-kubeconfig", [], () =>
+      Promise.reject(
+        new CommandError("vagrant ssh m-k8s (copy admin.conf)", "exited with code 1", {
+          logPath: "/w/logs/m-k8s.log",
+        }),
+      ),
+    );
+    try {
+      await runPlan([failing], run, reporter().reporter);
+      expect.fail("must fail");
+    } catch (error) {
+      expect(error).to.be.instanceOf(StepError);
+      expect((error as Error).message).to.equal(
+        "fetch-kubeconfig failed: vagrant ssh m-k8s (copy admin.conf): exited with code 1 (log: /w/logs/m-k8s.log)",
+      );
+    }
   });
 });
