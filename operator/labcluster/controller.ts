@@ -183,6 +183,8 @@ export function setupLabClusterController(
     path: LABCLUSTERS_PATH,
     transform: toCachedLabCluster,
   });
+  // Parts may queue LabClusters from their own controllers; the LabCluster controller exists only below.
+  let labClusterController: Controller | undefined;
   const parts = (options.parts ?? labClusterParts).map((part) => ({
     name: part.name,
     runtime: part.setup({
@@ -193,6 +195,9 @@ export function setupLabClusterController(
       operatorNamespace: options.operatorNamespace,
       labClusters,
       informer: (informerOptions) => manager.informer(informerOptions),
+      addController: (controller) => manager.addController(controller),
+      events: options.events,
+      requeue: (name, reason) => labClusterController?.enqueue(name, reason),
     }),
   }));
   const controller = new Controller({
@@ -208,6 +213,7 @@ export function setupLabClusterController(
     clock: manager.clock,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });
+  labClusterController = controller;
   controller.watches(labClusters, labClusterToSelf);
   for (const part of parts) {
     for (const { informer, mapper } of part.runtime.sources) controller.watches(informer, mapper);

@@ -5,8 +5,8 @@ import type { LabCluster, LabClusterStatus } from "../api/labcluster.ts";
 import type { KubeClient } from "../runtime/client.ts";
 import type { Clock } from "../runtime/clock.ts";
 import type { DesiredCondition } from "../runtime/conditions.ts";
-import type { Mapper } from "../runtime/controller.ts";
-import type { EventRecord } from "../runtime/events.ts";
+import type { Controller, Mapper } from "../runtime/controller.ts";
+import type { EventRecord, EventRecorder } from "../runtime/events.ts";
 import type { CachedObject, Informer } from "../runtime/informer.ts";
 import type { RuntimeMetrics } from "../runtime/metrics.ts";
 import type { CachedLabCluster } from "./cache.ts";
@@ -32,6 +32,19 @@ export interface PartSetupContext {
     labelSelector?: string;
     fieldSelector?: string;
   }): Informer<T>;
+  /**
+   * Runs a controller of the part's own beside the LabCluster controller: started on the leader once the
+   * caches synced, stopped with it. For work that must not wait for a LabCluster reconcile and its status
+   * write (the addon restore path acts on one object at a time, within milliseconds of its delete event).
+   */
+  addController(controller: Controller): void;
+  /** Records Events from such a controller (regarding the LabCluster, like `PartInput.emit`). */
+  readonly events: EventRecorder;
+  /**
+   * Queues a reconcile of the LabCluster `name`, when something the part's own controller did or saw must
+   * reach its status (a restore to count, an object's health that changed).
+   */
+  requeue(name: string, reason: string): void;
 }
 
 /** An event source of a part: changes of `informer` queue the LabClusters `mapper` names. */
