@@ -211,6 +211,39 @@ describe("cli", () => {
     expect(await fake.calls()).to.deep.equal([]);
   });
 
+  it("down on a terminal asks first: no keeps everything, yes destroys", async () => {
+    const cwd = await tempDir();
+    const fake = await fakeVagrant();
+    const answer = async (reply: string): Promise<string> => {
+      const child = execa("script", ["-qec", `${NODE} ${BIN} down`, "/dev/null"], {
+        cwd,
+        env: { ...fake.env },
+        stdin: "pipe",
+        reject: false,
+        timeout: 30_000,
+      });
+      let screen = "";
+      let answered = false;
+      child.stdout.on("data", (chunk: Buffer) => {
+        screen += chunk.toString();
+        if (!answered && screen.includes("[y/N]")) {
+          answered = true;
+          child.stdin.write(`${reply}\n`);
+        }
+      });
+      const result = await child;
+      expect(result.exitCode, screen).to.equal(0);
+      return screen;
+    };
+    const declined = await answer("n");
+    expect(declined).to.contain("Destroy lab kubelab (m-k8s, w1-k8s, w2-k8s, w3-k8s)");
+    expect(declined).to.contain("Nothing destroyed.");
+    expect((await fake.calls()).map((call) => call.argv?.[0])).to.deep.equal([]);
+    const accepted = await answer("yes");
+    expect(accepted).to.contain("Lab kubelab destroyed.");
+    expect((await fake.calls()).map((call) => call.argv?.[0])).to.deep.equal(["--version"]);
+  });
+
   it("kubeconfig before up fails (exit 1) and says to run up; ssh to an unknown node is bad input (exit 2)", async () => {
     const cwd = await tempDir();
     const fake = await fakeVagrant();
