@@ -35,7 +35,7 @@ import {
 } from "./kwok.ts";
 import { allExist, CertificateAuthority, createSigningKeyPair, type KeyPairPaths } from "./pki.ts";
 import { freePorts, isPortFree } from "./ports.ts";
-import { type ExitInfo, ManagedProcess } from "./process.ts";
+import { type ExitInfo, killGroup, ManagedProcess, waitForExitSync } from "./process.ts";
 import { goPlatform } from "./versions.ts";
 
 export type { NodeSpec } from "./kwok.ts";
@@ -214,7 +214,7 @@ export class ControlPlane {
   #kubeConfig: KubeConfig | undefined;
   #timings: StartupTimings | undefined;
   #stopping: Promise<void> | undefined;
-  #removeDirHook: () => void = () => {};
+  #removeExitHook: () => void;
 
   constructor(options: ControlPlaneOptions, binaries: BinarySet, dir: string, persistent: boolean) {
     this.#options = options;
@@ -230,10 +230,17 @@ export class ControlPlane {
     this.logsDir = join(dir, "logs");
     this.#etcdDataDir = join(dir, "etcd");
     this.pki = pkiLayout(join(dir, "pki"));
-    if (!persistent && options.keepDir !== true) {
-      // Last resort for a crash or Ctrl-C: runs after the components were killed (alwaysLast).
-      this.#removeDirHook = onExit(() => rmSync(dir, { recursive: true, force: true }), { alwaysLast: true });
-    }
+    // Last resort for a crash, Ctrl-C or SIGTERM: kill every component, wait until they are gone (so no
+    // file is written any more), then remove a temporary directory. stop() is the orderly path.
+    this.#removeExitHook = onExit(() => {
+      const pids = [...this.#processes.values()]
+        .filter((process) => process.running)
+        .map((process) => process.pid);
+      for (const pid of pids) killGroup(pid, "SIGKILL");
+      waitForExitSync(pids, 3_000);
+      if (!persistent && options.keepDir !== true)
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    });
   }
 
   /** The API server URL (`https://127.0.0.1:<port>`). */
@@ -336,7 +343,7 @@ export class ControlPlane {
       if (!this.#persistent && this.#options.keepDir !== true) {
         await rm(this.dir, { recursive: true, force: true });
       }
-      this.#removeDirHook();
+      this.#removeExitHook();
     })();
     return this.#stopping;
   }

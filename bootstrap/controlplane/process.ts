@@ -1,6 +1,6 @@
 // One long-running component process (etcd, kube-apiserver...): started through execa in its own process
 // group, output appended to a log file, stopped with SIGTERM then SIGKILL, and killed if this process dies.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { execa, type ResultPromise } from "execa";
 import { onExit } from "signal-exit";
 
@@ -122,6 +122,32 @@ export class ManagedProcess {
   /** The last lines of the log file, for error messages. */
   logTail(lines = 30): string {
     return tailOfFile(this.logPath, lines);
+  }
+}
+
+/**
+ * Blocks (synchronously: it is meant for exit hooks, where nothing asynchronous runs any more) until every
+ * pid has exited, or `timeoutMs` passed. A zombie counts as exited: it holds no files any more.
+ */
+export function waitForExitSync(pids: readonly number[], timeoutMs: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isRunning) && Date.now() < deadline) Atomics.wait(pause, 0, 0, 10);
+}
+
+/** Whether a process is running (not gone, not a zombie). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  if (process.platform !== "linux") return true;
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
   }
 }
 
