@@ -163,6 +163,9 @@ ${EXIT_CODES_HELP}`,
       "after",
       `
 The machines destroyed are those recorded when the lab was created, whatever lab.yaml says now.
+Removed from ${WORK_DIR_NAME}/: state.json, kubeconfig, secrets/, nodes/, addons/, pki/, the Vagrantfile and
+nodes.json. Kept: cache/ (downloads) and logs/.
+
 Examples:
   bootstrap down
   bootstrap down --yes
