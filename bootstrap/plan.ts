@@ -170,7 +170,8 @@ export async function currentFiles(run: RunContext) {
   return renderLabFiles({
     lab: run.lab,
     provider: run.provider,
-    token: await ensureToken(run),
+    // Only providers that run kubeadm need a join token; the others get no secret on disk.
+    token: run.provider.capabilities.installsKubernetes ? await ensureToken(run) : "",
     ...(run.state.cluster.caCertHash ? { caCertHash: run.state.cluster.caCertHash } : {}),
   });
 }

@@ -109,6 +109,29 @@ export async function fakeVagrant(): Promise<FakeVagrant> {
   };
 }
 
+/**
+ * Puts a fresh fake vagrant first on this process's PATH before each test of the enclosing describe (and
+ * restores PATH after it); returns a getter for the current fake. For in-process provider and step tests.
+ */
+export function useFakeVagrantOnPath(): () => FakeVagrant {
+  let current: FakeVagrant | undefined;
+  const saved = { PATH: process.env.PATH, FAKE_VAGRANT_DIR: process.env.FAKE_VAGRANT_DIR };
+  beforeEach(async () => {
+    current = await fakeVagrant();
+    process.env.PATH = current.env.PATH;
+    process.env.FAKE_VAGRANT_DIR = current.dir;
+  });
+  afterEach(() => {
+    process.env.PATH = saved.PATH;
+    if (saved.FAKE_VAGRANT_DIR === undefined) delete process.env.FAKE_VAGRANT_DIR;
+    else process.env.FAKE_VAGRANT_DIR = saved.FAKE_VAGRANT_DIR;
+  });
+  return () => {
+    if (current === undefined) throw new Error("useFakeVagrantOnPath: no test is running");
+    return current;
+  };
+}
+
 /** Polls `condition` every 50 ms until it holds or `timeoutMs` passes (then throws). */
 export async function waitFor(
   condition: () => Promise<boolean>,

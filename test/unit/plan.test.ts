@@ -9,7 +9,7 @@ import type { ProviderCapabilities } from "../../bootstrap/providers/provider.ts
 import { VagrantProvider } from "../../bootstrap/providers/vagrant.ts";
 import { runPlan } from "../../bootstrap/runner.ts";
 import { expectGolden } from "./golden.ts";
-import { FIXED_TOKEN, fakeVagrant, labOf, testRunContext, type FakeVagrant } from "./helpers.ts";
+import { FIXED_TOKEN, labOf, testRunContext, useFakeVagrantOnPath, type FakeVagrant } from "./helpers.ts";
 
 const VMS: ProviderCapabilities = { shell: true, installsKubernetes: true };
 const SIMULATED: ProviderCapabilities = { shell: false, installsKubernetes: false };
@@ -121,19 +121,10 @@ describe("plan", () => {
   describe("step actions, run against the fake vagrant", () => {
     const lab = labOf({ workers: { count: 2 } });
     const HASH = `sha256:${"9a".repeat(32)}`;
-    const saved = { PATH: process.env.PATH, FAKE_VAGRANT_DIR: process.env.FAKE_VAGRANT_DIR };
+    const currentFake = useFakeVagrantOnPath();
     let fake: FakeVagrant;
-
-    beforeEach(async () => {
-      fake = await fakeVagrant();
-      process.env.PATH = fake.env.PATH;
-      process.env.FAKE_VAGRANT_DIR = fake.dir;
-    });
-
-    afterEach(() => {
-      process.env.PATH = saved.PATH;
-      if (saved.FAKE_VAGRANT_DIR === undefined) delete process.env.FAKE_VAGRANT_DIR;
-      else process.env.FAKE_VAGRANT_DIR = saved.FAKE_VAGRANT_DIR;
+    beforeEach(() => {
+      fake = currentFake();
     });
 
     function steps(...ids: string[]): PlanStep[] {

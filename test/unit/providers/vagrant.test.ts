@@ -13,14 +13,14 @@ import {
 import { silentLogger } from "../../../bootstrap/log.ts";
 import type { ProviderContext } from "../../../bootstrap/providers/provider.ts";
 import { VagrantProvider, vagrantNodeList } from "../../../bootstrap/providers/vagrant.ts";
-import { fakeVagrant, labOf, REPO, tempDir, waitFor, type FakeVagrant } from "../helpers.ts";
+import { labOf, REPO, tempDir, useFakeVagrantOnPath, waitFor, type FakeVagrant } from "../helpers.ts";
 
 const lab = labOf({ workers: { count: 2 } });
 
 describe("providers/vagrant", () => {
   let fake: FakeVagrant;
   let workDir: string;
-  const saved = { PATH: process.env.PATH, FAKE_VAGRANT_DIR: process.env.FAKE_VAGRANT_DIR };
+  const currentFake = useFakeVagrantOnPath();
   const progress: string[] = [];
 
   function context(signal = new AbortController().signal): ProviderContext {
@@ -33,17 +33,9 @@ describe("providers/vagrant", () => {
   }
 
   beforeEach(async () => {
-    fake = await fakeVagrant();
+    fake = currentFake();
     workDir = await tempDir();
     progress.length = 0;
-    process.env.PATH = fake.env.PATH;
-    process.env.FAKE_VAGRANT_DIR = fake.dir;
-  });
-
-  afterEach(() => {
-    process.env.PATH = saved.PATH;
-    if (saved.FAKE_VAGRANT_DIR === undefined) delete process.env.FAKE_VAGRANT_DIR;
-    else process.env.FAKE_VAGRANT_DIR = saved.FAKE_VAGRANT_DIR;
   });
 
   describe("preflight", () => {
