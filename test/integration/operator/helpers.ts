@@ -1,4 +1,5 @@
 // Shared pieces of the operator's integration tests: the CRDs, an in-process operator, LabCluster helpers.
+import { KubeConfig } from "@kubernetes/client-node";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +19,20 @@ export const CRD_DIRECTORY = fileURLToPath(new URL("../../../crds/", import.meta
 /** A client of our runtime on the plane's admin credentials. */
 export function adminClient(plane: ControlPlane = controlPlane()): KubeClient {
   return new KubeClient(plane.kubeConfig);
+}
+
+/** A client acting as `user` through impersonation (the admin may impersonate). */
+export function impersonating(plane: ControlPlane, user: string): KubeClient {
+  const admin = plane.kubeConfig;
+  const config = new KubeConfig();
+  const current = admin.getCurrentUser()!;
+  config.loadFromOptions({
+    clusters: admin.clusters,
+    users: [{ ...current, impersonateUser: user }],
+    contexts: [{ name: "as", cluster: admin.getCurrentCluster()!.name, user: current.name }],
+    currentContext: "as",
+  });
+  return new KubeClient(config);
 }
 
 /** Applies crds/ with server-side apply and waits until the API server serves LabClusters. */

@@ -1,0 +1,296 @@
+// Two real operator processes share one Lease: one acts, the other takes over within 20 s, never both at once.
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { killGroup, ManagedProcess } from "../../../bootstrap/controlplane/process.ts";
+import { resourcePath } from "../../../operator/runtime/client.ts";
+import { LeaderElector } from "../../../operator/runtime/leader.ts";
+import { silentOperatorLogger } from "../../../operator/runtime/log.ts";
+import { controlPlane, ENVTEST_NODES, waitFor } from "../../envtest/index.ts";
+import {
+  adminClient,
+  applyLabCluster,
+  deleteLabCluster,
+  impersonating,
+  installCrds,
+  labClusterStatus,
+} from "./helpers.ts";
+
+const OPERATOR = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
+
+interface Replica {
+  readonly identity: string;
+  readonly process: ManagedProcess;
+  readonly healthPort: number;
+  readonly metricsPort: number;
+  logs(): Record<string, unknown>[];
+}
+
+function readLogs(path: string): Record<string, unknown>[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** When a replica logged `message` first, as epoch ms. */
+function loggedAt(replica: Replica, message: string): number | undefined {
+  const line = replica.logs().find((entry) => entry.message === message);
+  return line === undefined ? undefined : Date.parse(String(line.timestamp));
+}
+
+async function leaderMetric(replica: Replica): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${replica.metricsPort}/metrics`)).text();
+    const match = /^kubelab_leader (\d+)/m.exec(text);
+    return match === null ? undefined : Number(match[1]);
+  } catch {
+    return undefined; // not serving (killed, or stopping)
+  }
+}
+
+describe("leader election between two operator processes", function () {
+  this.timeout(180_000);
+  const leaseName = `kubelab-operator-${randomBytes(3).toString("hex")}`;
+  const replicas: Replica[] = [];
+  const samples: { at: number; leaders: string[] }[] = [];
+  let sampling: NodeJS.Timeout | undefined;
+
+  async function startReplica(identity: string): Promise<Replica> {
+    const plane = controlPlane();
+    const logPath = join(plane.logsDir, `operator-${identity}.log`);
+    const child = await ManagedProcess.start({
+      name: identity,
+      command: process.execPath,
+      args: [
+        OPERATOR,
+        "--kubeconfig",
+        plane.kubeconfigPath,
+        "--namespace",
+        "default",
+        "--leader-election-id",
+        leaseName,
+        "--identity",
+        identity,
+        "--bind-address",
+        "127.0.0.1",
+        "--health-port",
+        "0",
+        "--metrics-port",
+        "0",
+        "--log-level",
+        "debug",
+      ],
+      logPath,
+      stopGraceMs: 30_000,
+    });
+    const ports = await waitFor(`${identity} to serve probes`, () => {
+      const line = readLogs(logPath).find((entry) => entry.message === "serving probes and metrics");
+      return line === undefined
+        ? undefined
+        : { healthPort: Number(line.healthPort), metricsPort: Number(line.metricsPort) };
+    });
+    const replica: Replica = { identity, process: child, ...ports, logs: () => readLogs(logPath) };
+    replicas.push(replica);
+    return replica;
+  }
+
+  async function holder(): Promise<string | undefined> {
+    const lease = await adminClient().get<{ spec?: { holderIdentity?: string } }>(
+      resourcePath({
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        namespace: "default",
+        name: leaseName,
+      }),
+    );
+    return lease.spec?.holderIdentity ?? undefined;
+  }
+
+  before(async () => {
+    await installCrds();
+    await applyLabCluster("failover", {
+      nodes: { expected: [{ name: ENVTEST_NODES.controlPlane, role: "control-plane" }] },
+    });
+    // Every 100 ms: which replicas say they lead. Two at once would be the failure this suite exists for.
+    sampling = setInterval(() => {
+      void Promise.all(
+        replicas
+          .filter((r) => r.process.running)
+          .map(async (r) => [r.identity, await leaderMetric(r)] as const),
+      ).then((values) =>
+        samples.push({
+          at: Date.now(),
+          leaders: values.filter(([, value]) => value === 1).map(([id]) => id),
+        }),
+      );
+    }, 100);
+  });
+
+  after(async () => {
+    clearInterval(sampling);
+    await Promise.all(replicas.map((replica) => replica.process.stop()));
+    await deleteLabCluster("failover");
+  });
+
+  it("elects one leader, keeps the other standing by and ready", async () => {
+    const a = await startReplica("replica-a");
+    await waitFor(
+      "replica-a to lead",
+      async () => (await holder()) === "replica-a" && (await leaderMetric(a)) === 1,
+    );
+    await waitFor(
+      "the leader to reconcile",
+      async () => (await labClusterStatus("failover")).nodeSummary === "1/1",
+    );
+    const b = await startReplica("replica-b");
+    await waitFor("replica-b ready as a standby", async () => {
+      const ready = await fetch(`http://127.0.0.1:${b.healthPort}/readyz`);
+      return ready.status === 200;
+    });
+    expect(await leaderMetric(b)).to.equal(0);
+    expect(await holder()).to.equal("replica-a");
+  });
+
+  it("fails over within 20 s when the leader is killed, without overlap", async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    const killedAt = Date.now();
+    killGroup(a.process.pid, "SIGKILL");
+    await a.process.exited;
+    await waitFor(
+      "replica-b to lead",
+      async () => (await holder()) === "replica-b" && (await leaderMetric(b)) === 1,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      },
+    );
+    const tookOverAfterMs = Date.now() - killedAt;
+    const acquiredAt = loggedAt(b, "leader election: acquired the lease; starting to act")!;
+    process.stderr.write(`      failover after SIGKILL: ${(tookOverAfterMs / 1000).toFixed(1)} s\n`);
+    expect(tookOverAfterMs).to.be.at.most(20_000);
+    expect(acquiredAt, "the new leader started only after the old one died").to.be.greaterThan(killedAt);
+    // The standby waited out the lease: 15 s from its last observation of a renewal.
+    expect(acquiredAt - killedAt).to.be.greaterThan(10_000);
+
+    // The new leader acts: a spec change is reconciled by it.
+    await applyLabCluster("failover", {
+      nodes: {
+        expected: [
+          { name: ENVTEST_NODES.controlPlane, role: "control-plane" },
+          { name: ENVTEST_NODES.workers[0], role: "worker" },
+        ],
+      },
+    });
+    await waitFor(
+      "replica-b to reconcile",
+      async () => (await labClusterStatus("failover")).nodeSummary === "2/2",
+    );
+  });
+
+  it("hands over at once on SIGTERM: in-flight work finishes, the Lease is released, the standby takes it", async () => {
+    const b = replicas[1]!;
+    const c = await startReplica("replica-c");
+    await waitFor(
+      "replica-c ready as a standby",
+      async () => (await fetch(`http://127.0.0.1:${c.healthPort}/readyz`)).status === 200,
+    );
+    const stoppedAt = Date.now();
+    const exit = await b.process.stop();
+    expect(exit.code, "a clean exit").to.equal(0);
+    await waitFor("replica-c to lead", async () => (await holder()) === "replica-c", {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+    const handedOverAfterMs = Date.now() - stoppedAt;
+    process.stderr.write(`      hand-over after SIGTERM: ${(handedOverAfterMs / 1000).toFixed(1)} s\n`);
+    expect(handedOverAfterMs, "no waiting out the lease").to.be.at.most(6000);
+    const controllersStopped = loggedAt(b, "controller stopped")!;
+    const released = loggedAt(b, "leader election: released the lease")!;
+    const acquired = loggedAt(c, "leader election: acquired the lease; starting to act")!;
+    expect(controllersStopped).to.be.at.most(released);
+    expect(released).to.be.at.most(acquired);
+  });
+
+  it("never had two replicas claiming to lead at the same moment", () => {
+    expect(samples.length).to.be.greaterThan(100);
+    const overlaps = samples.filter((sample) => sample.leaders.length > 1);
+    expect(overlaps).to.deep.equal([]);
+  });
+
+  it("a leader that cannot renew stops acting before anyone may take the Lease", async () => {
+    const user = "kubelab-test-elector";
+    const name = `${leaseName}-deadline`;
+    const rbac = (plural: string, objectName?: string) =>
+      resourcePath({
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural,
+        namespace: "default",
+        ...(objectName === undefined ? {} : { name: objectName }),
+      });
+    const client = adminClient();
+    await client.create(rbac("roles"), {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: user },
+      rules: [
+        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+      ],
+    });
+    await client.create(rbac("rolebindings"), {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: user },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: user },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+    });
+    const elector = (identity: string, kube = client) =>
+      new LeaderElector({ client: kube, namespace: "default", name, identity, log: silentOperatorLogger() });
+    const stopAll = new AbortController();
+    let stoppedActingAt = 0;
+    let otherStartedAt = 0;
+    try {
+      const doomed = elector("doomed", impersonating(controlPlane(), user));
+      let leading = false;
+      const doomedRun = doomed.run(stopAll.signal, (leadership) => {
+        leading = true;
+        leadership.addEventListener("abort", () => (stoppedActingAt = Date.now()), { once: true });
+      });
+      await waitFor("the first elector to lead", () => leading);
+      const other = elector("other");
+      const otherRun = other.run(stopAll.signal, () => (otherStartedAt = Date.now()));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(otherStartedAt, "no take-over while the leader renews").to.equal(0);
+
+      const revokedAt = Date.now();
+      await client.delete(rbac("rolebindings", user));
+      expect(await doomedRun).to.equal("lost");
+      await waitFor("the other elector to lead", () => otherStartedAt > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
+      process.stderr.write(
+        `      renewals refused: stopped acting after ${((stoppedActingAt - revokedAt) / 1000).toFixed(1)} s, ` +
+          `the other took over after ${((otherStartedAt - revokedAt) / 1000).toFixed(1)} s\n`,
+      );
+      expect(
+        stoppedActingAt - revokedAt,
+        "within the renew deadline (10 s) of the last renewal",
+      ).to.be.at.most(10_000 + 2500);
+      expect(otherStartedAt, "the other started only after the leader stopped").to.be.greaterThan(
+        stoppedActingAt,
+      );
+      stopAll.abort();
+      await otherRun;
+    } finally {
+      stopAll.abort();
+      await client.delete(rbac("roles", user));
+      await client.delete(rbac("rolebindings", user));
+    }
+  });
+});
