@@ -183,8 +183,8 @@ export function setupLabClusterController(
     path: LABCLUSTERS_PATH,
     transform: toCachedLabCluster,
   });
-  // Parts may queue LabClusters from their own controllers; the LabCluster controller exists only below.
-  let labClusterController: Controller | undefined;
+  // Parts may queue LabClusters from their own controllers; the LabCluster controller is made below.
+  const late: { controller?: Controller } = {};
   const parts = (options.parts ?? labClusterParts).map((part) => ({
     name: part.name,
     runtime: part.setup({
@@ -197,7 +197,7 @@ export function setupLabClusterController(
       informer: (informerOptions) => manager.informer(informerOptions),
       addController: (controller) => manager.addController(controller),
       events: options.events,
-      requeue: (name, reason) => labClusterController?.enqueue(name, reason),
+      requeue: (name, reason) => late.controller?.enqueue(name, reason),
     }),
   }));
   const controller = new Controller({
@@ -213,7 +213,7 @@ export function setupLabClusterController(
     clock: manager.clock,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });
-  labClusterController = controller;
+  late.controller = controller;
   controller.watches(labClusters, labClusterToSelf);
   for (const part of parts) {
     for (const { informer, mapper } of part.runtime.sources) controller.watches(informer, mapper);
