@@ -43,7 +43,10 @@ export function composeStatus(
   };
   let fields: LabClusterStatus = { ...previous };
   for (const result of results) {
-    fields = { ...fields, ...result.status };
+    // status.addons is shared: each addon part owns its own key under it (addons.calico, addons.coredns).
+    const addons =
+      result.status.addons === undefined ? {} : { addons: { ...fields.addons, ...result.status.addons } };
+    fields = { ...fields, ...result.status, ...addons };
     for (const condition of result.conditions) apply(condition);
     const removed = result.removedConditions ?? [];
     conditions = conditions.filter((condition) => !removed.includes(condition.type));
