@@ -2,6 +2,7 @@
 import type { ProviderName } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import type { Provider } from "./provider.ts";
+import { SimProvider } from "./sim.ts";
 import { VagrantProvider } from "./vagrant.ts";
 
 /** Creates a provider. Factories take no arguments: providers read their own settings from the Lab. */
@@ -13,6 +14,7 @@ export type ProviderFactory = () => Provider;
  */
 const FACTORIES: Partial<Record<ProviderName, ProviderFactory>> = {
   vagrant: () => new VagrantProvider(),
+  sim: () => new SimProvider(),
 };
 
 /** Names of the providers that can actually be used, for --help and error messages. */
