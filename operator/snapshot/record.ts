@@ -1,0 +1,123 @@
+// The snapshot record: the metadata file beside each snapshot, its schema, and how snapshots are named.
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/** Version of the record file format; a reader refuses a newer one instead of misreading it. */
+export const RECORD_SCHEMA_VERSION = 1;
+
+/** How a snapshot was checked before it was recorded. */
+export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
+export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];
+
+const nonNegative = z.number().int().min(0);
+
+export const verificationSchema = z.object({
+  /**
+   * True only after a trial restore: the file's sha256 matched, `etcdutl snapshot restore` succeeded, and
+   * the restored database has the revision and key count below. StatusOnly (spec.etcdBackup.verify false)
+   * is recorded as not verified.
+   */
+  verified: z.boolean(),
+  method: z.enum(VERIFICATION_METHODS),
+  /** When the checks passed (the last time, for a snapshot verified again later). */
+  time: z.iso.datetime({ offset: true }),
+  /** Human-readable summary of what was checked. */
+  message: z.string(),
+  durationMs: nonNegative,
+});
+export type Verification = z.infer<typeof verificationSchema>;
+
+/**
+ * The record of one complete snapshot, written as `<name>.json` beside `<name>.db`. It is written before
+ * the snapshot file gets its final name, so every `<name>.db` has a record; a record whose file is missing
+ * is an interrupted commit or prune. The fields are those of the `EtcdSnapshot` object, so the object can be
+ * (re)built from the record alone.
+ */
+export const snapshotRecordSchema = z.object({
+  schema: z.literal(RECORD_SCHEMA_VERSION),
+  name: z.string().min(1),
+  fileName: z.string().min(1),
+  /** The node the snapshot was taken on (the control-plane node that holds the file). */
+  node: z.string(),
+  /** The LabCluster the snapshot belongs to, when the agent was told. */
+  labCluster: z.string().optional(),
+  createdAt: z.iso.datetime({ offset: true }),
+  /** Bytes of the file, including the 32-byte sha256 trailer etcd appends. */
+  sizeBytes: nonNegative,
+  /** sha256 of the whole file, as `sha256sum` prints it. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  etcd: z.object({
+    endpoint: z.string(),
+    /** Server version of the member that made it, such as 3.6.8. */
+    version: z.string(),
+    /** Storage (db format) version, such as 3.6.0: restore with etcdutl of at least this version. */
+    storageVersion: z.string(),
+    /** The store revision the snapshot holds. */
+    revision: nonNegative,
+    /**
+     * Keys at that revision as the live etcd counted them, an expectation independent of the file. Absent
+     * when the revision was compacted before it could be counted.
+     */
+    keys: nonNegative.optional(),
+  }),
+  kubernetesVersion: z.string().optional(),
+  saveDurationMs: nonNegative,
+  verification: verificationSchema,
+});
+export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
+
+/** Parses a record file's content; a record of another schema version or shape is an error. */
+export function parseRecord(text: string): SnapshotRecord {
+  return snapshotRecordSchema.parse(JSON.parse(text));
+}
+
+/** `etcd-20260102-030405-ab12`: sorts by time, unique within a second, a valid object name. */
+export const SNAPSHOT_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d{8})-(\d{6})-([0-9a-f]{4})$/;
+
+/** A name prefix: a DNS label short enough for the whole name to stay a valid object name. */
+export const NAME_PREFIX = /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/;
+
+/** The name of a snapshot taken at `time`: `<prefix>-YYYYMMDD-HHMMSS-<4 hex>`, in UTC. */
+export function snapshotName(time: Date, prefix = "etcd", random = randomBytes(2).toString("hex")): string {
+  if (!NAME_PREFIX.test(prefix)) {
+    throw new RangeError(`snapshot name prefix ${JSON.stringify(prefix)} is not a lowercase DNS label`);
+  }
+  const iso = time.toISOString(); // 2026-01-02T03:04:05.678Z
+  const date = iso.slice(0, 10).replaceAll("-", "");
+  const clock = iso.slice(11, 19).replaceAll(":", "");
+  return `${prefix}-${date}-${clock}-${random}`;
+}
+
+/** File names of one snapshot in the backup directory. */
+export function snapshotFiles(name: string): {
+  db: string;
+  record: string;
+  partial: string;
+  log: string;
+} {
+  return {
+    db: `${name}.db`,
+    record: `${name}.json`,
+    partial: `.${name}.db.partial`,
+    log: `${name}.log`,
+  };
+}
+
+/** What a file in the backup directory is. `temporary`: a record being written (or left by a crash). */
+export type FileKind = "db" | "record" | "partial" | "temporary";
+
+/**
+ * The snapshot a file in the backup directory belongs to, and what the file is; undefined for files the
+ * agent did not write (they are never touched).
+ */
+export function classifyFile(fileName: string): { name: string; kind: FileKind } | undefined {
+  const match = /^(\.)?(.+?)\.(db\.partial|db|json|json\.[0-9a-f]{8}\.tmp)$/.exec(fileName);
+  if (match === null) return undefined;
+  const [, dot, name, extension] = match;
+  if (name === undefined || extension === undefined || !SNAPSHOT_NAME.test(name)) return undefined;
+  const hidden = dot === ".";
+  if (extension === "db.partial") return hidden ? { name, kind: "partial" } : undefined;
+  if (extension.endsWith(".tmp")) return hidden ? { name, kind: "temporary" } : undefined;
+  if (hidden) return undefined;
+  return { name, kind: extension === "db" ? "db" : "record" };
+}

@@ -1,0 +1,103 @@
+// Snapshot names and record files: names sort by time and are object names; only the agent's files are classified.
+import { expect } from "chai";
+
+import {
+  classifyFile,
+  parseRecord,
+  SNAPSHOT_NAME,
+  snapshotFiles,
+  snapshotName,
+} from "../../../../operator/snapshot/record.ts";
+
+const RECORD = {
+  schema: 1,
+  name: "etcd-20260102-030405-ab12",
+  fileName: "etcd-20260102-030405-ab12.db",
+  node: "m-k8s",
+  createdAt: "2026-01-02T03:04:05.000Z",
+  sizeBytes: 20512,
+  sha256: "a".repeat(64),
+  etcd: {
+    endpoint: "https://127.0.0.1:2379",
+    version: "3.6.8",
+    storageVersion: "3.6.0",
+    revision: 5,
+    keys: 3,
+  },
+  saveDurationMs: 10,
+  verification: {
+    verified: true,
+    method: "TrialRestore",
+    time: "2026-01-02T03:04:06.000Z",
+    message: "ok",
+    durationMs: 100,
+  },
+};
+
+describe("snapshotName", () => {
+  it("is <prefix>-YYYYMMDD-HHMMSS-<hex> in UTC and a valid object name", () => {
+    const name = snapshotName(new Date("2026-01-02T03:04:05.678Z"), "etcd", "ab12");
+    expect(name).to.equal("etcd-20260102-030405-ab12");
+    expect(name).to.match(SNAPSHOT_NAME);
+    expect(name).to.match(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  });
+
+  it("sorts like the times it was made at", () => {
+    const times = ["2026-12-31T23:59:59Z", "2026-01-02T03:04:05Z", "2025-06-01T00:00:00Z"];
+    const names = times.map((time) => snapshotName(new Date(time)));
+    expect([...names].sort()).to.deep.equal([...names].reverse());
+  });
+
+  it("gets a random suffix, so two snapshots in the same second differ", () => {
+    const time = new Date();
+    const names = new Set(Array.from({ length: 20 }, () => snapshotName(time)));
+    expect(names.size).to.be.greaterThan(1);
+  });
+
+  it("refuses a prefix that would make an invalid object name", () => {
+    expect(() => snapshotName(new Date(), "Etcd")).to.throw(RangeError);
+    expect(() => snapshotName(new Date(), "-x")).to.throw(RangeError);
+    expect(() => snapshotName(new Date(), "a".repeat(41))).to.throw(RangeError);
+  });
+});
+
+describe("classifyFile", () => {
+  const name = "etcd-20260102-030405-ab12";
+
+  it("knows the snapshot file, its record, a partial save and a record being written", () => {
+    const files = snapshotFiles(name);
+    expect(classifyFile(files.db)).to.deep.equal({ name, kind: "db" });
+    expect(classifyFile(files.record)).to.deep.equal({ name, kind: "record" });
+    expect(classifyFile(files.partial)).to.deep.equal({ name, kind: "partial" });
+    expect(classifyFile(`.${name}.json.0123abcd.tmp`)).to.deep.equal({ name, kind: "temporary" });
+  });
+
+  it("ignores every file the agent did not write", () => {
+    for (const file of [
+      "snapshot.db",
+      "backup-2026.db",
+      `${name}.db.partial`,
+      `.${name}.db`,
+      `${name}.json.0123abcd.tmp`,
+      `${name}.txt`,
+      "etcd-2026-01-02.db",
+      "logs",
+    ]) {
+      expect(classifyFile(file), file).to.equal(undefined);
+    }
+  });
+});
+
+describe("parseRecord", () => {
+  it("reads a record", () => {
+    expect(parseRecord(JSON.stringify(RECORD)).etcd.revision).to.equal(5);
+  });
+
+  it("refuses a record of another schema version instead of misreading it", () => {
+    expect(() => parseRecord(JSON.stringify({ ...RECORD, schema: 2 }))).to.throw();
+  });
+
+  it("refuses a record without a proper sha256", () => {
+    expect(() => parseRecord(JSON.stringify({ ...RECORD, sha256: "abc" }))).to.throw();
+  });
+});
