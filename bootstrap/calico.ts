@@ -114,8 +114,17 @@ export function customizeCalico(
     );
   }
   setEnv(container, "CALICO_IPV4POOL_CIDR", lab.network.podCidr);
-  setEnv(container, "IP_AUTODETECTION_METHOD", `cidr=${lab.network.hostOnlyCidr}`);
+  setEnv(container, "IP_AUTODETECTION_METHOD", calicoAutodetection(lab));
   return objects;
+}
+
+/**
+ * How calico-node picks each node's address. On VMs: the host-only network (cidr=...), never the NAT
+ * address every VM shares. In kind the nodes live on the container engine's network, which lab.yaml does
+ * not choose: there Calico takes the address the kubelet registered (the Node's InternalIP).
+ */
+export function calicoAutodetection(lab: Lab): string {
+  return lab.provider === "kind" ? "kubernetes-internal-ip" : `cidr=${lab.network.hostOnlyCidr}`;
 }
 
 /** Multi-document YAML of the applied objects, with a header saying what it is. */
@@ -126,7 +135,7 @@ export function renderAppliedManifest(
 ): string {
   const header =
     `# Calico as applied to lab ${lab.name} by bootstrap (field manager kubelab-bootstrap).\n` +
-    `# From: ${origin}; CALICO_IPV4POOL_CIDR=${lab.network.podCidr}, IP_AUTODETECTION_METHOD=cidr=${lab.network.hostOnlyCidr}.\n`;
+    `# From: ${origin}; CALICO_IPV4POOL_CIDR=${lab.network.podCidr}, IP_AUTODETECTION_METHOD=${calicoAutodetection(lab)}.\n`;
   return header + objects.map((object) => `---\n${stringify(object)}`).join("");
 }
 

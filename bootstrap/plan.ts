@@ -148,7 +148,7 @@ function noShell(input: PlanInput): string | undefined {
 function noKubeadm(input: PlanInput): string | undefined {
   return input.capabilities.installsKubernetes
     ? undefined
-    : `the ${input.providerName} provider runs Kubernetes itself (no kubeadm)`;
+    : `the ${input.providerName} provider sets Kubernetes up itself`;
 }
 
 function renderFilesStep(): LabStep {
@@ -251,7 +251,9 @@ function prepareNodesStep(input: PlanInput): NodeStep {
   return scriptStep(input, {
     id: "prepare-nodes",
     title: "Prepare the nodes (swap, kernel modules, sysctls, /etc/hosts, time sync)",
-    skipReason: noShell(input),
+    // What kubeadm needs from a VM. kind's node image comes prepared, and its containers are privileged:
+    // prepare.sh there (swapoff, modprobe, sysctl) would change the host.
+    skipReason: noShell(input) ?? noKubeadm(input),
     nodes: input.lab.nodes,
     concurrency: NODE_CONCURRENCY,
     file: nodeFiles.prepare,

@@ -2,6 +2,7 @@
 import type { ProviderName } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import type { Provider } from "./provider.ts";
+import { KindProvider } from "./kind.ts";
 import { SimProvider } from "./sim.ts";
 import { VagrantProvider } from "./vagrant.ts";
 
@@ -15,6 +16,12 @@ export type ProviderFactory = () => Provider;
 const FACTORIES: Partial<Record<ProviderName, ProviderFactory>> = {
   vagrant: () => new VagrantProvider(),
   sim: () => new SimProvider(),
+  // kind's own switch to another container engine (podman, nerdctl) also picks the CLI we size nodes with.
+  kind: () =>
+    new KindProvider({
+      engine: process.env.KIND_EXPERIMENTAL_PROVIDER || "docker",
+      ...(process.env.KUBELAB_KIND_NODE_IMAGE ? { nodeImage: process.env.KUBELAB_KIND_NODE_IMAGE } : {}),
+    }),
 };
 
 /** Names of the providers that can actually be used, for --help and error messages. */

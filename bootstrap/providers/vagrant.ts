@@ -2,15 +2,15 @@
 import { readFileSync } from "node:fs";
 import { access } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { execa } from "execa";
 
 import type { Lab, LabNode } from "../config.ts";
-import { CommandError, InterruptedError, MissingToolError, StepError, UsageError } from "../errors.ts";
-import { FileMode, readTextIfExists, writeFileAtomic } from "../files.ts";
+import { CommandError, StepError, UsageError } from "../errors.ts";
+import { readTextIfExists, writeFileAtomic } from "../files.ts";
 import { formatIpv4, parseCidr } from "../ipv4.ts";
-import { abortReason, runProcess } from "../process.ts";
+import { runProcess } from "../process.ts";
 import { shellQuote } from "../provision/script.ts";
 import { nodeLogPath } from "../workdir.ts";
+import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "./node-io.ts";
 import type { NodeStatus, Provider, ProviderContext, RunScriptOptions } from "./provider.ts";
 import {
   allowedHostOnlyRanges,
@@ -189,19 +189,11 @@ export class VagrantProvider implements Provider {
         timeoutMs: options.timeoutMs,
         logFile,
         label: `vagrant ssh ${node.name} (${options.step})`,
-        // The scripts mark their steps with "==> "; everything else (apt, kubeadm) goes to the log only.
-        onLine: (line) => {
-          if (line.startsWith("==> ")) context.progress?.(node.name, line.slice(4));
-        },
+        onLine: scriptMarkers(node.name, context),
       });
       return stdout;
     } catch (error) {
-      if (!(error instanceof CommandError)) throw error;
-      throw new StepError(options.step, error.message.replace(/ \(log: .*\)$/, ""), {
-        node: node.name,
-        logPath: logFile,
-        cause: error,
-      });
+      throw asStepFailure(error, options.step, node.name, logFile);
     }
   }
 
@@ -221,12 +213,11 @@ export class VagrantProvider implements Provider {
         label: `vagrant ssh ${node.name} (copy ${remotePath})`,
       },
     );
-    if (stdout.trim() === "") {
-      throw new CommandError(`copy ${remotePath} from ${node.name}`, "the file is empty", {
-        logPath: nodeLogPath(context.workDir, node.name),
-      });
-    }
-    await writeFileAtomic(localPath, stdout.endsWith("\n") ? stdout : `${stdout}\n`, FileMode.secret);
+    await writeCopiedFile(stdout, localPath, {
+      node: node.name,
+      remotePath,
+      logPath: nodeLogPath(context.workDir, node.name),
+    });
   }
 
   async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
@@ -237,18 +228,10 @@ export class VagrantProvider implements Provider {
   async ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number> {
     const args = ["ssh", node.name];
     if (command.length > 0) args.push("-c", command.map(shellQuote).join(" "));
-    // Interactive: the terminal is the user's and so is the duration, hence no timeout.
-    const result = await execa(this.#command, args, {
-      cwd: context.workDir,
+    return runInteractive(this.#command, args, context, {
+      installHint: VAGRANT_INSTALL_HINT,
       env: { VAGRANT_CWD: context.workDir },
-      stdio: "inherit",
-      cancelSignal: context.signal,
-      reject: false,
     });
-    if ("code" in result && result.code === "ENOENT")
-      throw new MissingToolError(this.#command, VAGRANT_INSTALL_HINT);
-    if (result.isCanceled) throw new InterruptedError(abortReason(context.signal));
-    return result.exitCode ?? 1;
   }
 
   async #writeFiles(lab: Lab, context: ProviderContext): Promise<void> {

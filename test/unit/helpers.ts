@@ -114,20 +114,31 @@ export async function fakeVagrant(): Promise<FakeVagrant> {
  * restores PATH after it); returns a getter for the current fake. For in-process provider and step tests.
  */
 export function useFakeVagrantOnPath(): () => FakeVagrant {
-  let current: FakeVagrant | undefined;
-  const saved = { PATH: process.env.PATH, FAKE_VAGRANT_DIR: process.env.FAKE_VAGRANT_DIR };
+  return useFakeOnPath(fakeVagrant);
+}
+
+/**
+ * Before each test of the enclosing describe: a fresh fake world from `make`, whose environment (PATH with
+ * the fake programs first, the fake's folder) is set on this process; restored after the test.
+ */
+export function useFakeOnPath<T extends { readonly env: Record<string, string> }>(
+  make: () => Promise<T>,
+): () => T {
+  let current: T | undefined;
+  let saved: Record<string, string | undefined> = {};
   beforeEach(async () => {
-    current = await fakeVagrant();
-    process.env.PATH = current.env.PATH;
-    process.env.FAKE_VAGRANT_DIR = current.dir;
+    current = await make();
+    saved = Object.fromEntries(Object.keys(current.env).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, current.env);
   });
   afterEach(() => {
-    process.env.PATH = saved.PATH;
-    if (saved.FAKE_VAGRANT_DIR === undefined) delete process.env.FAKE_VAGRANT_DIR;
-    else process.env.FAKE_VAGRANT_DIR = saved.FAKE_VAGRANT_DIR;
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   });
   return () => {
-    if (current === undefined) throw new Error("useFakeVagrantOnPath: no test is running");
+    if (current === undefined) throw new Error("useFakeOnPath: no test is running");
     return current;
   };
 }

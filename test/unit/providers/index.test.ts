@@ -1,7 +1,7 @@
-// The provider registry: known providers are created, unbuilt ones are bad input with the alternatives.
+// The provider registry: every provider lab.yaml names is built, with the capabilities the plan relies on.
 import { expect } from "chai";
 
-import { ExitCode, UsageError } from "../../../bootstrap/errors.ts";
+import { PROVIDERS } from "../../../bootstrap/config.ts";
 import { availableProviders, createProvider } from "../../../bootstrap/providers/index.ts";
 
 describe("providers/index", () => {
@@ -12,18 +12,9 @@ describe("providers/index", () => {
     expect(availableProviders()).to.include("vagrant");
   });
 
-  it("a provider this build does not have is bad input (exit 2) listing the available ones", () => {
-    const missing = (["sim", "kind"] as const).filter((name) => !availableProviders().includes(name));
-    expect(missing, "at least kind is not built yet").to.include("kind");
-    for (const name of missing) {
-      try {
-        createProvider(name);
-        expect.fail(`${name} must not be available`);
-      } catch (error) {
-        expect(error).to.be.instanceOf(UsageError);
-        expect((error as UsageError).exitCode).to.equal(ExitCode.badInput);
-        expect((error as UsageError).hint).to.contain("vagrant");
-      }
-    }
+  it("every provider lab.yaml accepts is available, with the capabilities the plan relies on", () => {
+    expect(availableProviders()).to.have.members([...PROVIDERS]);
+    expect(createProvider("kind").capabilities).to.deep.equal({ shell: true, installsKubernetes: false });
+    expect(createProvider("sim").capabilities.shell).to.equal(false);
   });
 });
