@@ -18,7 +18,6 @@ import {
 import { onExit } from "signal-exit";
 
 import { CommandError, InterruptedError } from "../errors.ts";
-import { nthAddress, parseCidr } from "../ipv4.ts";
 import { runProcess } from "../process.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { type BinarySet, ensureBinaries } from "./binaries.ts";
@@ -33,30 +32,24 @@ import {
   type NodeSpec,
   nodeObject,
 } from "./kwok.ts";
-import { allExist, CertificateAuthority, createSigningKeyPair, type KeyPairPaths } from "./pki.ts";
+import { type ControlPlanePki, ensureControlPlanePki, pkiLayout } from "./cluster-pki.ts";
+import {
+  COMPONENTS,
+  componentArgs,
+  componentKubeconfigPath,
+  type ComponentName,
+  type ControlPlanePorts,
+  type EtcdAccess,
+  PORTS_OF,
+} from "./components.ts";
+import type { KeyPairPaths } from "./pki.ts";
 import { freePorts, isPortFree } from "./ports.ts";
 import { type ExitInfo, killGroup, ManagedProcess, waitForExitSync } from "./process.ts";
 import { goPlatform } from "./versions.ts";
 
 export type { NodeSpec } from "./kwok.ts";
-
-export const COMPONENTS = [
-  "etcd",
-  "kube-apiserver",
-  "kube-controller-manager",
-  "kube-scheduler",
-  "kwok",
-] as const;
-export type ComponentName = (typeof COMPONENTS)[number];
-
-/** The loopback ports of one control plane. */
-export interface ControlPlanePorts {
-  readonly etcdClient: number;
-  readonly etcdPeer: number;
-  readonly apiServer: number;
-  readonly controllerManager: number;
-  readonly scheduler: number;
-}
+export type { ControlPlanePki } from "./cluster-pki.ts";
+export { COMPONENTS, type ComponentName, type ControlPlanePorts, type EtcdAccess } from "./components.ts";
 
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager, kube-scheduler and kwok (Deployments, DaemonSets, Jobs work). */
@@ -106,20 +99,6 @@ export interface ControlPlaneOptions {
   readonly progress?: (line: string) => void;
 }
 
-/** What a client of etcd needs (the etcd-snapshot work): endpoint, client certificate, data dir, member. */
-export interface EtcdAccess {
-  readonly endpoint: string;
-  readonly caCertPath: string;
-  readonly certPath: string;
-  readonly keyPath: string;
-  /** The data directory etcd runs on now (changes after startComponents with `etcdDataDir`). */
-  readonly dataDir: string;
-  /** Member name, peer URL and initial cluster, as `etcdutl snapshot restore` needs them. */
-  readonly name: string;
-  readonly peerUrl: string;
-  readonly initialCluster: string;
-}
-
 export interface StartupTimings {
   readonly binariesMs: number;
   readonly etcdMs: number;
@@ -128,34 +107,6 @@ export interface StartupTimings {
   readonly controllersMs: number;
   readonly totalMs: number;
 }
-
-/** The paths of the control plane's PKI (kubeadm's file names). */
-export interface ControlPlanePki {
-  readonly dir: string;
-  readonly ca: KeyPairPaths;
-  readonly apiServer: KeyPairPaths;
-  readonly apiServerEtcdClient: KeyPairPaths;
-  readonly admin: KeyPairPaths;
-  readonly controllerManager: KeyPairPaths;
-  readonly controllerManagerServing: KeyPairPaths;
-  readonly scheduler: KeyPairPaths;
-  readonly schedulerServing: KeyPairPaths;
-  readonly kwok: KeyPairPaths;
-  readonly serviceAccount: { readonly privateKeyPath: string; readonly publicKeyPath: string };
-  readonly etcdCa: KeyPairPaths;
-  readonly etcdServer: KeyPairPaths;
-  readonly etcdPeer: KeyPairPaths;
-  readonly etcdHealthcheckClient: KeyPairPaths;
-}
-
-/** The ports each component binds (replaced when another program took one before it started). */
-const PORTS_OF: Record<ComponentName, readonly (keyof ControlPlanePorts)[]> = {
-  etcd: ["etcdClient", "etcdPeer"],
-  "kube-apiserver": ["apiServer"],
-  "kube-controller-manager": ["controllerManager"],
-  "kube-scheduler": ["scheduler"],
-  kwok: [],
-};
 
 /** Defaults of the options; no port or path is fixed: everything else is per instance. */
 const DEFAULTS = {
@@ -243,6 +194,10 @@ export class ControlPlane {
     });
   }
 
+  get #advertiseAddress(): string {
+    return this.#options.advertiseAddress ?? DEFAULTS.advertiseAddress;
+  }
+
   /** The API server URL (`https://127.0.0.1:<port>`). */
   get server(): string {
     return `https://127.0.0.1:${this.ports.apiServer}`;
@@ -299,7 +254,12 @@ export class ControlPlane {
   async start(binariesMs: number, startedAt: number): Promise<void> {
     const deadline = Date.now() + (this.#options.startTimeoutMs ?? DEFAULTS.startTimeoutMs);
     await mkdir(this.logsDir, { recursive: true });
-    await this.#ensurePki();
+    await ensureControlPlanePki(this.pki, {
+      serviceCidr: this.serviceCidr,
+      dnsDomain: this.dnsDomain,
+      advertiseAddress: this.#advertiseAddress,
+      apiServerSans: this.#options.apiServerSans ?? [],
+    });
     this.#ports = await this.#choosePorts();
     await this.#writeKubeconfigs();
 
@@ -434,78 +394,6 @@ export class ControlPlane {
       );
   }
 
-  async #ensurePki(): Promise<void> {
-    const pki = this.pki;
-    const every = Object.values(pki).flatMap((entry: unknown) =>
-      typeof entry === "string" ? [] : Object.values(entry as Record<string, string>),
-    );
-    if (await allExist(every)) return;
-    await rm(pki.dir, { recursive: true, force: true });
-    await mkdir(join(pki.dir, "etcd"), { recursive: true, mode: 0o700 });
-    const serviceIp = nthAddress(parseCidr(this.serviceCidr), 1);
-    const advertise = this.#options.advertiseAddress ?? DEFAULTS.advertiseAddress;
-    const extra = this.#options.apiServerSans ?? [];
-    const isIp = (value: string): boolean => /^\d+\.\d+\.\d+\.\d+$/.test(value);
-    const loopback = { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] };
-
-    const ca = await CertificateAuthority.create(pki.dir, "ca", "kubernetes");
-    await ca.issue({
-      name: "apiserver",
-      commonName: "kube-apiserver",
-      server: true,
-      dnsNames: [
-        "localhost",
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        `kubernetes.default.svc.${this.dnsDomain}`,
-        ...extra.filter((name) => !isIp(name)),
-      ],
-      ipAddresses: ["127.0.0.1", serviceIp, advertise, ...extra.filter(isIp)],
-    });
-    await ca.issue({
-      name: "admin",
-      commonName: "kubernetes-admin",
-      organizations: ["system:masters"],
-      client: true,
-    });
-    await ca.issue({
-      name: "controller-manager",
-      commonName: "system:kube-controller-manager",
-      client: true,
-    });
-    await ca.issue({
-      name: "controller-manager-serving",
-      commonName: "kube-controller-manager",
-      server: true,
-      ...loopback,
-    });
-    await ca.issue({ name: "scheduler", commonName: "system:kube-scheduler", client: true });
-    await ca.issue({ name: "scheduler-serving", commonName: "kube-scheduler", server: true, ...loopback });
-    await ca.issue({ name: "kwok", commonName: KWOK_USER, client: true });
-    await createSigningKeyPair(pki.dir, "sa");
-
-    const etcdCa = await CertificateAuthority.create(join(pki.dir, "etcd"), "ca", "etcd-ca");
-    await etcdCa.issue({
-      name: "server",
-      commonName: "etcd-server",
-      server: true,
-      client: true,
-      ...loopback,
-    });
-    await etcdCa.issue({ name: "peer", commonName: "etcd-peer", server: true, client: true, ...loopback });
-    await etcdCa.issue({
-      name: "healthcheck-client",
-      commonName: "kube-etcd-healthcheck-client",
-      client: true,
-    });
-    // The API server's etcd client certificate lives next to the other apiserver files, as with kubeadm.
-    await etcdCa.issue(
-      { name: "apiserver-etcd-client", commonName: "kube-apiserver-etcd-client", client: true },
-      pki.dir,
-    );
-  }
-
   async #choosePorts(): Promise<ControlPlanePorts> {
     const fixed = this.#options.ports ?? {};
     const keys = ["etcdClient", "etcdPeer", "apiServer", "controllerManager", "scheduler"] as const;
@@ -548,128 +436,20 @@ export class ControlPlane {
     await mkdir(join(this.dir, "kubeconfigs"), { recursive: true, mode: 0o700 });
     await write(this.kubeconfigPath, "kubernetes-admin", this.pki.admin);
     await write(
-      this.#componentKubeconfig("kube-controller-manager"),
+      componentKubeconfigPath(this.dir, "kube-controller-manager"),
       "system:kube-controller-manager",
       this.pki.controllerManager,
     );
-    await write(this.#componentKubeconfig("kube-scheduler"), "system:kube-scheduler", this.pki.scheduler);
-    await write(this.#componentKubeconfig("kwok"), KWOK_USER, this.pki.kwok);
+    await write(
+      componentKubeconfigPath(this.dir, "kube-scheduler"),
+      "system:kube-scheduler",
+      this.pki.scheduler,
+    );
+    await write(componentKubeconfigPath(this.dir, "kwok"), KWOK_USER, this.pki.kwok);
     await writeFile(join(this.dir, "kwok.yaml"), await kwokStages());
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(this.kubeconfigPath);
     this.#kubeConfig = kubeConfig;
-  }
-
-  #componentKubeconfig(component: ComponentName): string {
-    return join(this.dir, "kubeconfigs", `${component}.conf`);
-  }
-
-  #args(component: ComponentName): string[] {
-    const ports = this.ports;
-    const pki = this.pki;
-    const extra = this.#options.extraArgs?.[component] ?? [];
-    switch (component) {
-      case "etcd": {
-        const etcd = this.etcd;
-        return [
-          `--name=${etcd.name}`,
-          `--data-dir=${etcd.dataDir}`,
-          `--listen-client-urls=${etcd.endpoint}`,
-          `--advertise-client-urls=${etcd.endpoint}`,
-          `--listen-peer-urls=${etcd.peerUrl}`,
-          `--initial-advertise-peer-urls=${etcd.peerUrl}`,
-          `--initial-cluster=${etcd.initialCluster}`,
-          "--initial-cluster-state=new",
-          `--initial-cluster-token=${this.clusterName}-${randomBytes(4).toString("hex")}`,
-          "--client-cert-auth=true",
-          `--trusted-ca-file=${pki.etcdCa.certPath}`,
-          `--cert-file=${pki.etcdServer.certPath}`,
-          `--key-file=${pki.etcdServer.keyPath}`,
-          "--peer-client-cert-auth=true",
-          `--peer-trusted-ca-file=${pki.etcdCa.certPath}`,
-          `--peer-cert-file=${pki.etcdPeer.certPath}`,
-          `--peer-key-file=${pki.etcdPeer.keyPath}`,
-          "--snapshot-count=10000",
-          ...(this.#options.etcdUnsafeNoFsync === true ? ["--unsafe-no-fsync=true"] : []),
-          ...extra,
-        ];
-      }
-      case "kube-apiserver":
-        return [
-          `--advertise-address=${this.#options.advertiseAddress ?? DEFAULTS.advertiseAddress}`,
-          "--bind-address=127.0.0.1",
-          `--secure-port=${ports.apiServer}`,
-          "--allow-privileged=true",
-          "--authorization-mode=Node,RBAC",
-          "--enable-admission-plugins=NodeRestriction",
-          "--enable-bootstrap-token-auth=true",
-          `--client-ca-file=${pki.ca.certPath}`,
-          `--tls-cert-file=${pki.apiServer.certPath}`,
-          `--tls-private-key-file=${pki.apiServer.keyPath}`,
-          `--etcd-servers=${this.etcd.endpoint}`,
-          `--etcd-cafile=${pki.etcdCa.certPath}`,
-          `--etcd-certfile=${pki.apiServerEtcdClient.certPath}`,
-          `--etcd-keyfile=${pki.apiServerEtcdClient.keyPath}`,
-          `--service-account-issuer=https://kubernetes.default.svc.${this.dnsDomain}`,
-          `--service-account-key-file=${pki.serviceAccount.publicKeyPath}`,
-          `--service-account-signing-key-file=${pki.serviceAccount.privateKeyPath}`,
-          `--service-cluster-ip-range=${this.serviceCidr}`,
-          `--cert-dir=${join(this.dir, "apiserver-certs")}`,
-          "--profiling=false",
-          ...extra,
-        ];
-      case "kube-controller-manager": {
-        const grace = this.#options.nodeMonitorGracePeriodSeconds;
-        return [
-          ...this.#servingComponentArgs(component, ports.controllerManager, pki.controllerManagerServing),
-          `--cluster-name=${this.clusterName}`,
-          `--cluster-signing-cert-file=${pki.ca.certPath}`,
-          `--cluster-signing-key-file=${pki.ca.keyPath}`,
-          `--root-ca-file=${pki.ca.certPath}`,
-          `--service-account-private-key-file=${pki.serviceAccount.privateKeyPath}`,
-          `--service-cluster-ip-range=${this.serviceCidr}`,
-          `--cluster-cidr=${this.podCidr}`,
-          "--use-service-account-credentials=true",
-          "--controllers=*,bootstrapsigner,tokencleaner",
-          ...(grace === undefined
-            ? []
-            : [`--node-monitor-grace-period=${grace}s`, "--node-monitor-period=1s"]),
-          ...extra,
-        ];
-      }
-      case "kube-scheduler":
-        return [...this.#servingComponentArgs(component, ports.scheduler, pki.schedulerServing), ...extra];
-      case "kwok":
-        return [
-          `--kubeconfig=${this.#componentKubeconfig(component)}`,
-          `--config=${join(this.dir, "kwok.yaml")}`,
-          `--manage-nodes-with-label-selector=${KWOK_NODE_LABEL}=${KWOK_MANAGED}`,
-          `--node-lease-duration-seconds=${this.#options.nodeLeaseDurationSeconds ?? DEFAULTS.nodeLeaseDurationSeconds}`,
-          `--cidr=${this.podCidr}`,
-          ...extra,
-        ];
-    }
-  }
-
-  /**
-   * Flags shared by kube-controller-manager and kube-scheduler: their own kubeconfig for the API and for
-   * delegated authentication/authorization, HTTPS on loopback with a certificate of our CA (so the health
-   * probe verifies it), no leader election (one instance), no profiling endpoints.
-   */
-  #servingComponentArgs(component: ComponentName, port: number, serving: KeyPairPaths): string[] {
-    const kubeconfig = this.#componentKubeconfig(component);
-    return [
-      `--kubeconfig=${kubeconfig}`,
-      `--authentication-kubeconfig=${kubeconfig}`,
-      `--authorization-kubeconfig=${kubeconfig}`,
-      "--bind-address=127.0.0.1",
-      `--secure-port=${port}`,
-      `--tls-cert-file=${serving.certPath}`,
-      `--tls-private-key-file=${serving.keyPath}`,
-      `--client-ca-file=${this.pki.ca.certPath}`,
-      "--leader-elect=false",
-      "--profiling=false",
-    ];
   }
 
   /**
@@ -711,7 +491,22 @@ export class ControlPlane {
     const process = await ManagedProcess.start({
       name: component,
       command: this.binaries.path(component),
-      args: this.#args(component),
+      args: componentArgs(component, {
+        dir: this.dir,
+        clusterName: this.clusterName,
+        serviceCidr: this.serviceCidr,
+        podCidr: this.podCidr,
+        dnsDomain: this.dnsDomain,
+        advertiseAddress: this.#advertiseAddress,
+        ports: this.ports,
+        pki: this.pki,
+        etcd: this.etcd,
+        etcdClusterToken: `${this.clusterName}-${randomBytes(4).toString("hex")}`,
+        etcdUnsafeNoFsync: this.#options.etcdUnsafeNoFsync === true,
+        nodeMonitorGracePeriodSeconds: this.#options.nodeMonitorGracePeriodSeconds,
+        nodeLeaseDurationSeconds: this.#options.nodeLeaseDurationSeconds ?? DEFAULTS.nodeLeaseDurationSeconds,
+        extraArgs: this.#options.extraArgs?.[component] ?? [],
+      }),
       logPath,
     });
     this.#processes.set(component, process);
@@ -859,30 +654,6 @@ export class ControlPlane {
       })
       .join("\n");
   }
-}
-
-function pkiLayout(dir: string): ControlPlanePki {
-  const pair = (name: string): KeyPairPaths => ({
-    certPath: join(dir, `${name}.crt`),
-    keyPath: join(dir, `${name}.key`),
-  });
-  return {
-    dir,
-    ca: pair("ca"),
-    apiServer: pair("apiserver"),
-    apiServerEtcdClient: pair("apiserver-etcd-client"),
-    admin: pair("admin"),
-    controllerManager: pair("controller-manager"),
-    controllerManagerServing: pair("controller-manager-serving"),
-    scheduler: pair("scheduler"),
-    schedulerServing: pair("scheduler-serving"),
-    kwok: pair("kwok"),
-    serviceAccount: { privateKeyPath: join(dir, "sa.key"), publicKeyPath: join(dir, "sa.pub") },
-    etcdCa: pair("etcd/ca"),
-    etcdServer: pair("etcd/server"),
-    etcdPeer: pair("etcd/peer"),
-    etcdHealthcheckClient: pair("etcd/healthcheck-client"),
-  };
 }
 
 async function ignoreConflict(call: Promise<unknown>): Promise<void> {

@@ -1,6 +1,7 @@
 // Mocha root hooks of the integration suite: one control plane (controllers and three kwok nodes) for all tests.
 import { progressPrinter } from "../../bootstrap/controlplane/progress.ts";
 import { type ControlPlane, startControlPlane } from "../../bootstrap/controlplane/engine.ts";
+import { tailOfFile } from "../../bootstrap/controlplane/process.ts";
 import { ENVTEST_NODES, ENVTEST_TIMING, setSharedControlPlane } from "./index.ts";
 
 const CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane";
@@ -31,6 +32,13 @@ export const mochaHooks = {
       etcdUnsafeNoFsync: true,
       keepDir: keep,
       progress: progressPrinter(),
+      // A component dying mid-suite makes every later test fail with timeouts: say so at once, with its log.
+      onUnexpectedExit: (component, info) => {
+        process.stderr.write(
+          `\nenvtest: ${component} exited unexpectedly (${info.code ?? info.signal}); last lines of its log:\n` +
+            `${tailOfFile(plane?.logPath(component) ?? "", 20)}\n`,
+        );
+      },
     });
     setSharedControlPlane(plane);
     const t = plane.timings;

@@ -47,7 +47,7 @@ describe("controlplane/kwok", () => {
     expect(node.status?.addresses).to.deep.include({ type: "InternalIP", address: "192.0.2.5" });
   });
 
-  it("ships stages for node readiness, running pods, completing Job pods and deletion", async () => {
+  it("ships stages for node readiness, running pods, completing Job pods, deletion and never-ready pods", async () => {
     const documents = parseAllDocuments(await kwokStages()).map(
       (document) => document.toJS() as { kind: string; metadata: { name: string } },
     );
@@ -57,6 +57,7 @@ describe("controlplane/kwok", () => {
       "pod-running",
       "job-pod-succeeded",
       "pod-deleted",
+      "pod-not-ready",
     ]);
   });
 
