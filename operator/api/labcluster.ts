@@ -11,6 +11,7 @@ import {
   objectMetaSchema,
   timestamp,
 } from "./common.ts";
+import { BUNDLE_SOURCES } from "./addons/bundle.ts";
 import { MESSAGE_KEY, type CrdDefinition } from "./crd.ts";
 
 /**
@@ -219,14 +220,27 @@ const nodeStatusSchema = z.object({
 
 const addonStatusSchema = z.object({
   healthy: z.boolean().optional().describe("Every object of the addon exists and is available."),
-  restores: count().optional().describe("How many objects the operator re-created or re-applied."),
+  restores: count()
+    .optional()
+    .describe("How many times the operator re-created, re-applied or restarted one of the addon's objects."),
   lastRestore: z
     .object({
       time: timestamp(),
-      object: z.string().describe("kind/namespace/name of the restored object."),
-      reason: z.string().describe("Why: Deleted, Drifted or Unavailable."),
+      object: z
+        .string()
+        .describe("kind/namespace/name of the restored object (kind/name if cluster-scoped)."),
+      reason: z
+        .string()
+        .describe(
+          "Why: Deleted (re-created), Drifted (re-applied) or Unavailable (rollout restart of a workload).",
+        ),
     })
     .optional(),
+  objects: count().optional().describe("How many objects the addon's bundle holds."),
+  source: z
+    .enum(BUNDLE_SOURCES)
+    .optional()
+    .describe("Where the bundle came from: bootstrap (what it applied) or capture (live objects, once)."),
 });
 
 export const labClusterStatusSchema = z
