@@ -1,0 +1,100 @@
+// The CalicoHealthy / CoreDNSHealthy condition from the health of the addon's objects.
+import { expect } from "chai";
+
+import type { ObjectHealth } from "../../../../operator/labcluster/addons/decide.ts";
+import { addonCondition, type AddonSnapshot } from "../../../../operator/labcluster/addons/health.ts";
+
+const healthy: ObjectHealth = { state: "Healthy", message: "" };
+const snapshot = (objects: AddonSnapshot["objects"], extra: Partial<AddonSnapshot> = {}): AddonSnapshot => ({
+  bundle: { source: "bootstrap", objects: objects.length },
+  problem: undefined,
+  objects,
+  ...extra,
+});
+
+describe("addon conditions", () => {
+  it("are True when every object is present and available, Disabled ones included", () => {
+    const condition = addonCondition(
+      "CalicoHealthy",
+      "Calico",
+      snapshot([
+        { name: "DaemonSet/kube-system/calico-node", health: healthy },
+        { name: "ConfigMap/kube-system/calico-config", health: { state: "Disabled", message: "" } },
+      ]),
+    );
+    expect(condition).to.deep.include({ type: "CalicoHealthy", status: "True", reason: "Healthy" });
+    expect(condition.message).to.match(/1 Calico objects present and available, 1 Disabled by label/);
+  });
+
+  it("are False with the most severe state as the reason, naming the objects", () => {
+    const condition = addonCondition(
+      "CalicoHealthy",
+      "Calico",
+      snapshot([
+        { name: "ConfigMap/kube-system/calico-config", health: { state: "Missing", message: "deleted" } },
+        {
+          name: "DaemonSet/kube-system/calico-node",
+          health: { state: "RestartBackoff", message: "3 restarts" },
+        },
+        { name: "ClusterRole/calico-node", health: healthy },
+      ]),
+    );
+    expect(condition.status).to.equal("False");
+    expect(condition.reason).to.equal("RestartBackoff");
+    expect(condition.message).to.match(
+      /^2 of 3 Calico objects not healthy: DaemonSet\/kube-system\/calico-node: RestartBackoff \(3 restarts\); ConfigMap/,
+    );
+  });
+
+  it("name at most five objects and count the rest", () => {
+    const objects = Array.from({ length: 8 }, (_, index) => ({
+      name: `CustomResourceDefinition/crd-${index}`,
+      health: { state: "Missing" as const, message: "" },
+    }));
+    expect(addonCondition("CalicoHealthy", "Calico", snapshot(objects)).message).to.match(/; and 3 more$/);
+  });
+
+  it("are Unknown without a bundle, with the reason given", () => {
+    const condition = addonCondition(
+      "CoreDNSHealthy",
+      "CoreDNS",
+      snapshot([], {
+        bundle: undefined,
+        problem: { reason: "CaptureWaiting", message: "coredns not available yet" },
+      }),
+    );
+    expect(condition).to.deep.equal({
+      type: "CoreDNSHealthy",
+      status: "Unknown",
+      reason: "CaptureWaiting",
+      message: "coredns not available yet",
+    });
+    expect(addonCondition("CoreDNSHealthy", "CoreDNS", snapshot([], { bundle: undefined })).reason).to.equal(
+      "NoBundle",
+    );
+  });
+
+  it("are Unknown while some object has not been looked at yet", () => {
+    const condition = addonCondition(
+      "CalicoHealthy",
+      "Calico",
+      snapshot([
+        { name: "a", health: healthy },
+        { name: "b", health: undefined },
+      ]),
+    );
+    expect(condition).to.deep.include({ status: "Unknown", reason: "Checking" });
+  });
+
+  it("mention a problem with a newer bundle while the last good one is in use", () => {
+    const condition = addonCondition(
+      "CalicoHealthy",
+      "Calico",
+      snapshot([{ name: "a", health: healthy }], {
+        problem: { reason: "BundleInvalid", message: "sha256 mismatch" },
+      }),
+    );
+    expect(condition.status).to.equal("True");
+    expect(condition.message).to.match(/BundleInvalid: sha256 mismatch/);
+  });
+});
