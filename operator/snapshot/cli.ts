@@ -1,6 +1,8 @@
 // `kubelab-operator snapshot save|verify|prune|list`: the snapshot agent's command table.
 import { hostname, tmpdir } from "node:os";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+
+import { ExitCode } from "../errors.ts";
 
 import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "../runtime/log.ts";
 import { DEFAULT_STALE_AFTER_MS, takeSnapshot, verifyStoredSnapshot } from "./agent.ts";
@@ -249,6 +251,35 @@ export function snapshotCommand(): Command {
     });
 
   return snapshot;
+}
+
+/**
+ * Entry point of `kubelab-operator snapshot ...` (main.ts loads this module only for that command):
+ * `argv` is what follows `snapshot`. Resolves the exit code; the agent's errors (OperatorError) propagate
+ * to main.ts, which prints them and exits with their code.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = snapshotCommand()
+    .name("kubelab-operator snapshot")
+    .showHelpAfterError()
+    .exitOverride()
+    .addHelpText(
+      "after",
+      `\nExit codes: ${ExitCode.ok} done, ${ExitCode.failure} failed (etcd unavailable, verification failed, ` +
+        `interrupted), ${ExitCode.badInput} bad flags, certificates or TLS credentials.`,
+    );
+  // Subcommands were made before these settings: they need their own, or commander exits by itself.
+  for (const command of program.commands) command.exitOverride().showHelpAfterError();
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with 0; usage errors were printed by commander.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
+    }
+    throw error;
+  }
+  return ExitCode.ok;
 }
 
 /** A fixed-width table of snapshots, as `kubectl get etcdsnapshots` shows them. */

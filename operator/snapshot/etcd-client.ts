@@ -1,8 +1,7 @@
 // A minimal etcd v3 gRPC client over mutual TLS: member status, key counts and the snapshot stream.
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import protobuf from "protobufjs";
 
 import {
   EtcdCertificateFileError,
@@ -11,15 +10,17 @@ import {
   EtcdUnavailableError,
   SnapshotStreamError,
 } from "./errors.ts";
+import { GrpcChannel, GrpcDeadlineError, GrpcStatusError } from "./grpc.ts";
 
 /**
- * Why a gRPC client and not `etcdctl snapshot save`: the agent streams etcd's Maintenance.Snapshot itself,
- * so in one pass it writes the file, computes the file's sha256 and checks the sha256 trailer etcd appends
- * (etcdctl only checks that a trailer is present), fsyncs the file and its directory (etcdctl does not
- * fsync the directory) and names the temporary file itself. Memory stays flat: messages are pulled one at
- * a time and written before the next one is read. TLS failures surface in-process, so an error can name
- * the certificate that was refused. etcdutl (of the cluster's etcd version, shipped in the image) is still
- * used to verify, because restoring with it is exactly what a real restore does.
+ * Why the agent talks gRPC itself and does not run `etcdctl snapshot save`: it streams etcd's
+ * Maintenance.Snapshot, so in one pass it writes the file, computes the file's sha256 and checks the sha256
+ * trailer etcd appends (etcdctl only checks that a trailer is present), fsyncs the file and its directory
+ * (etcdctl does not fsync the directory) and names the temporary file itself. Memory stays flat: messages
+ * are pulled one at a time and written before more is read (see grpc.ts for the flow control). TLS failures
+ * surface in-process with their error codes, so an error can name the certificate that was refused.
+ * etcdutl (of the cluster's etcd version, shipped in the image) is still used to verify, because restoring
+ * with it is exactly what a real restore does.
  */
 export const ETCD_PROTO_PATH = fileURLToPath(new URL("./etcd-rpc.proto", import.meta.url));
 
@@ -60,7 +61,7 @@ interface ResponseHeader {
   readonly revision: string;
 }
 interface StatusResponse {
-  readonly header: ResponseHeader | null;
+  readonly header?: ResponseHeader;
   readonly version: string;
   readonly dbSize: string;
   readonly dbSizeInUse: string;
@@ -69,7 +70,7 @@ interface StatusResponse {
   readonly storageVersion: string;
 }
 interface RangeResponse {
-  readonly header: ResponseHeader | null;
+  readonly header?: ResponseHeader;
   readonly count: string;
 }
 interface SnapshotResponse {
@@ -78,19 +79,26 @@ interface SnapshotResponse {
   readonly version: string;
 }
 interface PutResponse {
-  readonly header: ResponseHeader | null;
+  readonly header?: ResponseHeader;
 }
 
-type MethodDefinition = protoLoader.MethodDefinition<object, object>;
+let root: protobuf.Root | undefined;
 
-let definitions: protoLoader.PackageDefinition | undefined;
+/** A message type of etcd-rpc.proto (loaded once). */
+function messageType(name: string): protobuf.Type {
+  root ??= protobuf.loadSync(ETCD_PROTO_PATH);
+  return root.lookupType(`etcdserverpb.${name}`);
+}
 
-function method(service: "KV" | "Maintenance", name: string): MethodDefinition {
-  definitions ??= protoLoader.loadSync(ETCD_PROTO_PATH, { longs: String, defaults: true });
-  const methods = definitions[`etcdserverpb.${service}`] as Record<string, MethodDefinition> | undefined;
-  const found = methods?.[name];
-  if (found === undefined) throw new Error(`etcd-rpc.proto lacks ${service}.${name}`);
-  return found;
+/** Protobuf bytes -> a plain object: 64-bit integers as strings (nothing rounded), defaults filled. */
+function decode<T>(type: string, bytes: Buffer): T {
+  const messageClass = messageType(type);
+  return messageClass.toObject(messageClass.decode(bytes), { longs: String, defaults: true }) as T;
+}
+
+function encode(type: string, message: Record<string, unknown>): Uint8Array {
+  const messageClass = messageType(type);
+  return messageClass.encode(messageClass.fromObject(message)).finish();
 }
 
 /** The first key and the range end that select every key (`\0`, `\0`). */
@@ -102,34 +110,28 @@ const ALL_KEYS = Buffer.from([0]);
  */
 export class EtcdClient {
   readonly endpoint: string;
-  #client: grpc.Client;
+  #channel: GrpcChannel;
   #options: EtcdConnectionOptions;
 
-  private constructor(options: EtcdConnectionOptions, client: grpc.Client) {
+  private constructor(options: EtcdConnectionOptions, channel: GrpcChannel) {
     this.endpoint = options.endpoint;
     this.#options = options;
-    this.#client = client;
+    this.#channel = channel;
   }
 
-  /** Reads the credentials (clear errors for a missing or malformed file) and opens the channel lazily. */
+  /** Reads the credentials (clear errors for a missing or malformed file); connects on the first call. */
   static async connect(options: EtcdConnectionOptions): Promise<EtcdClient> {
-    const target = grpcTarget(options.endpoint);
+    const url = `https://${grpcTarget(options.endpoint)}`;
     // One at a time, so that the error names the first bad flag, always the same one.
     const ca = await readPem("--cacert", options.caCertPath, "CERTIFICATE");
     const cert = await readPem("--cert", options.certPath, "CERTIFICATE");
     const key = await readPem("--key", options.keyPath, "PRIVATE KEY");
-    const credentials = grpc.credentials.createSsl(ca, key, cert);
-    const client = new grpc.Client(target, credentials, {
-      // A 32 KiB snapshot chunk per message; the default 4 MiB limit is plenty, stated for the reader.
-      "grpc.max_receive_message_length": 4 * 1024 * 1024,
-      "grpc.enable_retries": 0,
-    });
-    return new EtcdClient(options, client);
+    return new EtcdClient(options, new GrpcChannel({ url, ca, cert, key }));
   }
 
   /** Maintenance.Status of the member. */
   async status(): Promise<EtcdMemberStatus> {
-    const response = await this.#unary<StatusResponse>("Maintenance", "Status", {});
+    const response = await this.#unary<StatusResponse>("Maintenance", "Status", "StatusRequest", {});
     return {
       version: response.version,
       storageVersion: response.storageVersion,
@@ -146,7 +148,7 @@ export class EtcdClient {
    * revision fails with EtcdRequestError code OUT_OF_RANGE.
    */
   async countKeys(revision = 0): Promise<{ count: number; revision: number }> {
-    const response = await this.#unary<RangeResponse>("KV", "Range", {
+    const response = await this.#unary<RangeResponse>("KV", "Range", "RangeRequest", {
       key: ALL_KEYS,
       rangeEnd: ALL_KEYS,
       revision: String(revision),
@@ -157,7 +159,7 @@ export class EtcdClient {
 
   /** Writes a key (tests and benchmarks load data with it; the agent never writes to etcd). */
   async put(key: string | Buffer, value: Buffer | string): Promise<number> {
-    const response = await this.#unary<PutResponse>("KV", "Put", {
+    const response = await this.#unary<PutResponse>("KV", "Put", "PutRequest", {
       key: Buffer.from(key),
       value: Buffer.from(value),
     });
@@ -165,23 +167,14 @@ export class EtcdClient {
   }
 
   /**
-   * Maintenance.Snapshot as an async iterable of messages. The consumer pulls: gRPC flow control stops etcd
-   * while a message is being written, so memory does not grow with the snapshot. `signal` cancels the call.
+   * Maintenance.Snapshot as an async iterable of messages. The consumer pulls: HTTP/2 flow control stops
+   * etcd while a message is being written, so memory does not grow with the snapshot. `signal` cancels.
    */
   async *snapshot(signal?: AbortSignal): AsyncGenerator<SnapshotChunk, void, void> {
-    const definition = method("Maintenance", "Snapshot");
-    const call = this.#client.makeServerStreamRequest(
-      definition.path,
-      definition.requestSerialize,
-      definition.responseDeserialize as (bytes: Buffer) => SnapshotResponse,
-      {},
-      new grpc.Metadata(),
-      {},
-    );
-    const onAbort = (): void => call.cancel();
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const path = "/etcdserverpb.Maintenance/Snapshot";
     try {
-      for await (const message of call as AsyncIterable<SnapshotResponse>) {
+      for await (const bytes of this.#channel.serverStream(path, encode("SnapshotRequest", {}), signal)) {
+        const message = decode<SnapshotResponse>("SnapshotResponse", bytes);
         yield {
           blob: message.blob,
           remainingBytes: toNumber(message.remainingBytes),
@@ -190,107 +183,64 @@ export class EtcdClient {
       }
     } catch (error) {
       if (signal?.aborted === true) throw signal.reason;
-      throw this.#translate("Maintenance.Snapshot", error);
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-      call.cancel();
+      throw translateError(this.#options, "Maintenance.Snapshot", error);
     }
   }
 
   close(): void {
-    this.#client.close();
+    this.#channel.close();
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  async #unary<T>(service: "KV" | "Maintenance", name: string, request: object): Promise<T> {
-    const definition = method(service, name);
-    const deadline = Date.now() + (this.#options.requestTimeoutMs ?? 10_000);
-    return new Promise<T>((resolve, reject) => {
-      this.#client.makeUnaryRequest(
-        definition.path,
-        definition.requestSerialize,
-        definition.responseDeserialize as (bytes: Buffer) => T,
-        request,
-        new grpc.Metadata(),
-        { deadline },
-        (error, response) => {
-          if (error !== null) reject(this.#translate(`${service}.${name}`, error));
-          else if (response === undefined) reject(new Error(`${service}.${name}: empty response`));
-          else resolve(response);
-        },
+  async #unary<T>(
+    service: "KV" | "Maintenance",
+    name: string,
+    requestType: string,
+    request: Record<string, unknown>,
+  ): Promise<T> {
+    const responseType = requestType.replace(/Request$/, "Response");
+    try {
+      const bytes = await this.#channel.unary(
+        `/etcdserverpb.${service}/${name}`,
+        encode(requestType, request),
+        this.#options.requestTimeoutMs ?? 10_000,
       );
-    });
-  }
-
-  /** Maps a gRPC failure to a named error that says which input to fix. */
-  #translate(methodName: string, error: unknown): Error {
-    return translateGrpcError(this.#options, methodName, error);
+      return decode<T>(responseType, bytes);
+    } catch (error) {
+      throw translateError(this.#options, `${service}.${name}`, error);
+    }
   }
 }
 
-/**
- * Maps a gRPC error to EtcdTlsError (naming the certificate), EtcdUnavailableError or EtcdRequestError.
- * Exported for unit tests: the TLS messages are OpenSSL's and Node's, matched by their stable parts.
- */
-export function translateGrpcError(
-  options: Pick<EtcdConnectionOptions, "endpoint" | "caCertPath" | "certPath" | "keyPath">,
-  methodName: string,
-  error: unknown,
-): Error {
-  const serviceError = error as Partial<grpc.ServiceError>;
-  if (typeof serviceError.code !== "number") return error as Error;
-  const details = (serviceError.details ?? serviceError.message ?? "").trim();
-  const codeName = grpc.status[serviceError.code] ?? String(serviceError.code);
-  const { endpoint } = options;
-  if (serviceError.code === grpc.status.UNAVAILABLE) {
-    const tls = classifyTlsFailure(details);
-    if (tls === "server") {
-      return new EtcdTlsError(
-        endpoint,
-        "server",
-        `cannot verify etcd's certificate at ${endpoint} with --cacert ${options.caCertPath} ` +
-          `(${lastError(details)}). Use the etcd CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) and an ` +
-          "endpoint named in etcd's server certificate (kubeadm: https://127.0.0.1:2379)",
-        error,
-      );
-    }
-    if (tls === "client") {
-      return new EtcdTlsError(
-        endpoint,
-        "client",
-        `etcd at ${endpoint} rejected the client certificate --cert ${options.certPath} ` +
-          `(${lastError(details)}). Use a client certificate signed by etcd's CA with its key ` +
-          "(kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.crt and .key)",
-        error,
-      );
-    }
-    return new EtcdUnavailableError(endpoint, lastError(details), error);
-  }
-  if (serviceError.code === grpc.status.DEADLINE_EXCEEDED) {
-    return new EtcdUnavailableError(endpoint, `${methodName} timed out`, error);
-  }
-  return new EtcdRequestError(endpoint, methodName, codeName, details, error);
-}
+/** Node's codes for a server certificate our CA file does not vouch for (or that names another host). */
+const SERVER_CERTIFICATE_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_REVOKED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 
 /**
- * Which side of a TLS handshake refused. `server`: our CA does not vouch for etcd's certificate (or its
- * names). `client`: etcd sent an alert about our certificate (unknown CA, bad or expired certificate).
+ * Which side of a TLS handshake refused, from Node's error code. `server`: our CA does not vouch for etcd's
+ * certificate (or its names). `client`: etcd sent an alert about our certificate (unknown CA, bad,
+ * expired or missing certificate).
  */
-export function classifyTlsFailure(details: string): "server" | "client" | undefined {
+export function classifyTlsFailure(code: string | undefined): "server" | "client" | undefined {
+  if (code === undefined) return undefined;
+  if (SERVER_CERTIFICATE_CODES.has(code)) return "server";
   if (
-    /unable to verify the first certificate|self[- ]signed certificate|unable to get (local )?issuer certificate|certificate has expired|Hostname\/IP does not match|ERR_TLS_CERT_ALTNAME_INVALID|certificate is not yet valid|CERT_/i.test(
-      details,
-    ) &&
-    !/alert/i.test(details)
-  ) {
-    return "server";
-  }
-  if (
-    /alert (unknown ca|bad certificate|certificate required|certificate expired|certificate unknown|unsupported certificate|decrypt error|handshake failure)/i.test(
-      details,
+    /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED)$/.test(
+      code,
     )
   ) {
     return "client";
@@ -298,13 +248,62 @@ export function classifyTlsFailure(details: string): "server" | "client" | undef
   return undefined;
 }
 
-/** The useful part of grpc-js's "No connection established. Last error: X. Resolution note: ..." text. */
-function lastError(details: string): string {
-  const match = /Last error: (?:Error: )?(.*?)(?:\. Resolution note:.*)?$/s.exec(details);
-  const text = (match?.[1] ?? details).replace(/\s+/g, " ").trim();
-  const openssl = /:SSL routines:[^:]*:([^:]+):/.exec(text);
-  if (openssl?.[1] !== undefined) return openssl[1];
-  return text.replace(/; if the root CA is installed locally.*$/, "");
+/**
+ * Maps a failure of a call to EtcdTlsError (naming the certificate), EtcdCertificateFileError (a key that
+ * does not match its certificate), EtcdUnavailableError or EtcdRequestError; anything else passes through.
+ */
+export function translateError(
+  options: Pick<EtcdConnectionOptions, "endpoint" | "caCertPath" | "certPath" | "keyPath">,
+  methodName: string,
+  error: unknown,
+): Error {
+  const { endpoint } = options;
+  if (error instanceof GrpcStatusError) {
+    if (error.code === 14) return new EtcdUnavailableError(endpoint, error.details, error);
+    if (error.code === 4) return new EtcdUnavailableError(endpoint, `${methodName} timed out`, error);
+    return new EtcdRequestError(endpoint, methodName, error.codeName, error.details, error);
+  }
+  if (error instanceof GrpcDeadlineError) {
+    return new EtcdUnavailableError(endpoint, `${methodName} timed out`, error);
+  }
+  if (!(error instanceof Error)) return new Error(String(error));
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason = error.message
+    .replace(/^[^:]*:error:[0-9A-F]+:SSL routines:[^:]*:([^:]+):.*$/s, "$1")
+    .replace(/; if the root CA is installed locally.*$/s, "");
+  switch (classifyTlsFailure(code)) {
+    case "server":
+      return new EtcdTlsError(
+        endpoint,
+        "server",
+        `cannot verify etcd's certificate at ${endpoint} with --cacert ${options.caCertPath} ` +
+          `(${reason}). Use the etcd CA (kubeadm: /etc/kubernetes/pki/etcd/ca.crt) and an endpoint named ` +
+          "in etcd's server certificate (kubeadm: https://127.0.0.1:2379)",
+        error,
+      );
+    case "client":
+      return new EtcdTlsError(
+        endpoint,
+        "client",
+        `etcd at ${endpoint} rejected the client certificate --cert ${options.certPath} (${reason}). ` +
+          "Use a client certificate signed by etcd's CA with its key " +
+          "(kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.crt and .key)",
+        error,
+      );
+    case undefined:
+      break;
+  }
+  if (code === "ERR_OSSL_X509_KEY_VALUES_MISMATCH" || /key values mismatch/i.test(error.message)) {
+    return new EtcdCertificateFileError(
+      "--key",
+      options.keyPath,
+      `is not the key of --cert ${options.certPath}`,
+    );
+  }
+  if (code !== undefined && /^(E[A-Z0-9]+|ERR_(HTTP2|SSL|TLS)_\w+)$/.test(code)) {
+    return new EtcdUnavailableError(endpoint, `${error.message} (${code})`, error);
+  }
+  return error;
 }
 
 /** `https://127.0.0.1:2379` -> `127.0.0.1:2379`. Plain http is refused: etcd's client port is mTLS. */

@@ -9,8 +9,12 @@ import { fsyncDirectory } from "./durable.ts";
 
 /** The length of the sha256 trailer etcd sends after the database. */
 export const SHA256_TRAILER_BYTES = 32;
-/** Writes are batched up to this many bytes (etcd sends 32 KiB messages): fewer syscalls, bounded memory. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Messages are copied into one reused buffer of this size and written when it is full: fewer syscalls, and
+ * each message's memory is garbage at once (young, freed by the next scavenge) instead of waiting for a
+ * write, which let V8 keep tens of MiB of dead buffers around before a full collection.
+ */
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /** A snapshot written to its partial file: durable, hashed, its stream checksum verified. */
 export interface SavedSnapshotFile {
@@ -52,24 +56,30 @@ export async function saveSnapshotFile(
   const idle = new IdleWatchdog(options.idleTimeoutMs ?? 60_000, options.signal);
   try {
     const checker = new SnapshotStreamChecker();
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
+    const buffer = Buffer.allocUnsafeSlow(WRITE_BUFFER_BYTES);
+    let used = 0;
     const flush = async (): Promise<void> => {
-      if (batchBytes === 0) return;
+      if (used === 0) return;
       try {
-        await handle?.writev(batch);
+        let written = 0;
+        while (written < used) {
+          written += (await handle!.write(buffer, written, used - written)).bytesWritten;
+        }
       } catch (error) {
         throw new SnapshotStorageError(path, "cannot write", error);
       }
-      batch = [];
-      batchBytes = 0;
+      used = 0;
     };
     for await (const chunk of client.snapshot(idle.signal)) {
       idle.touch();
       checker.accept(chunk);
-      batch.push(chunk.blob);
-      batchBytes += chunk.blob.length;
-      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+      let offset = 0;
+      while (offset < chunk.blob.length) {
+        const copied = chunk.blob.copy(buffer, used, offset);
+        used += copied;
+        offset += copied;
+        if (used === buffer.length) await flush();
+      }
     }
     const result = checker.finish();
     await flush();

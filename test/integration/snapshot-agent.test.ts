@@ -295,7 +295,7 @@ describe("snapshot agent (real etcd, mTLS)", function () {
       expect((error as Error).message).to.include(etcd.endpoint);
     });
 
-    it("names the flag of a missing or non-PEM certificate file", async () => {
+    it("names the flag of a missing or non-PEM certificate file, or of a key that is not the certificate's", async () => {
       const dir = await freshDir();
       const missing = await rejection(
         takeSnapshot(options(dir, { etcd: { ...etcd.connection, keyPath: join(scratch, "absent.key") } })),
@@ -308,6 +308,14 @@ describe("snapshot agent (real etcd, mTLS)", function () {
       );
       expect(notPem).to.be.instanceOf(EtcdCertificateFileError);
       expect((notPem as Error).message).to.match(/^--cacert .*: not a PEM certificate$/);
+
+      const otherKey = await rejection(
+        takeSnapshot(options(dir, { etcd: { ...etcd.connection, keyPath: etcd.untrusted.keyPath } })),
+      );
+      expect(otherKey).to.be.instanceOf(EtcdCertificateFileError);
+      expect((otherKey as Error).message).to.equal(
+        `--key ${etcd.untrusted.keyPath}: is not the key of --cert ${etcd.connection.certPath}`,
+      );
     });
 
     it("says etcd is unavailable when nothing listens at the endpoint", async () => {
@@ -372,6 +380,45 @@ describe("snapshot agent (real etcd, mTLS)", function () {
       expect(next.cleaned).to.deep.equal([join(dir, partial!)]);
       expect(await listing(dir)).to.deep.equal([`${next.snapshot.name}.db`, `${next.snapshot.name}.json`]);
     });
+  });
+
+  it("the snapshot CLI prints one JSON result, lists what it saved, and exits 2 on a bad flag", async () => {
+    const dir = await freshDir();
+    const cli = new URL("../../operator/snapshot/cli.ts", import.meta.url).href;
+    const run = (args: string[]) =>
+      execa(
+        process.execPath,
+        [
+          "--input-type=module",
+          "-e",
+          `import { main } from ${JSON.stringify(cli)}; process.exitCode = await main(process.argv.slice(1));`,
+          "--",
+          ...args,
+        ],
+        { reject: false },
+      );
+    const save = await run([
+      "save",
+      `--dir=${dir}`,
+      `--endpoint=${etcd.endpoint}`,
+      `--cacert=${etcd.connection.caCertPath}`,
+      `--cert=${etcd.connection.certPath}`,
+      `--key=${etcd.connection.keyPath}`,
+      `--etcdutl=${etcd.etcdutl}`,
+      `--work-dir=${scratch}`,
+      "--node=m-k8s",
+      "--retain=3",
+    ]);
+    expect(save.exitCode, save.stderr).to.equal(0);
+    const result = JSON.parse(save.stdout) as { snapshot: string; verified: boolean; path: string };
+    expect(result.verified).to.equal(true);
+    expect(result.path).to.equal(join(dir, `${result.snapshot}.db`));
+    const list = await run(["list", `--dir=${dir}`, "-o", "json"]);
+    const listed = JSON.parse(list.stdout) as { snapshots: { name: string }[] };
+    expect(listed.snapshots.map((snapshot) => snapshot.name)).to.deep.equal([result.snapshot]);
+    const bad = await run(["prune", `--dir=${dir}`, "--retain=0"]);
+    expect(bad.exitCode).to.equal(2);
+    expect(bad.stderr).to.include("--retain");
   });
 
   it("snapshots the envtest control plane's etcd (kubeadm's PKI layout) with the healthcheck client", async () => {
