@@ -174,6 +174,7 @@ export class KindProvider implements Provider {
       },
     );
     await rm(join(context.workDir, KIND_DIR), { recursive: true, force: true });
+    await rm(join(context.workDir, KIND_CONFIG_FILE), { force: true });
   }
 
   async runScript(

@@ -375,7 +375,11 @@ describe("providers/kind", () => {
     expect(await provider().ssh(lab.workers[1]!, ["false"], context())).to.equal(7);
   });
 
-  it("destroy deletes the cluster with kind's own kubeconfig path and removes the provider's folder; twice is fine", async () => {
+  it("destroy deletes the cluster with kind's own kubeconfig path and removes the provider's files; twice is fine", async () => {
+    await writeFile(
+      join(workDir, "kind-config.yaml"),
+      provider().renderFiles(lab).get("kind-config.yaml") ?? "",
+    );
     await provider().createNodes(lab, [lab.controlPlane], context());
     await provider().destroy(lab, context());
     expect((await argvOf("kind")).at(-1)).to.deep.equal([
@@ -387,11 +391,13 @@ describe("providers/kind", () => {
       "kind/kubeconfig",
     ]);
     expect(await fake.clusters()).to.deep.equal({});
-    try {
-      await stat(join(workDir, "kind"));
-      expect.fail("kind/ must be gone");
-    } catch (error) {
-      expect((error as NodeJS.ErrnoException).code).to.equal("ENOENT");
+    for (const entry of ["kind", "kind-config.yaml"]) {
+      try {
+        await stat(join(workDir, entry));
+        expect.fail(`${entry} must be gone`);
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).to.equal("ENOENT");
+      }
     }
     await provider().destroy(lab, context());
     const statuses = await provider().status(lab, context());
