@@ -5,10 +5,11 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 
 import { buildCrd, crdFileName, type CrdDefinition } from "./crd.ts";
+import { etcdSnapshotCrd } from "./etcdsnapshot.ts";
 import { labClusterCrd } from "./labcluster.ts";
 
 /** Every CRD kubelab ships. A new API type adds one line here. */
-export const crdDefinitions: readonly CrdDefinition[] = [labClusterCrd];
+export const crdDefinitions: readonly CrdDefinition[] = [labClusterCrd, etcdSnapshotCrd];
 
 /** Where the generated files live, relative to the repository root. */
 export const CRD_DIRECTORY = fileURLToPath(new URL("../../crds/", import.meta.url));

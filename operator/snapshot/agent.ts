@@ -157,10 +157,21 @@ export async function takeSnapshot(options: TakeSnapshotOptions): Promise<TakeSn
       options.retain === undefined
         ? []
         : (await pruneSnapshots(store, options.retain, { recorders: options.recorders, log })).removed;
+    await syncRecorders(store, options.recorders ?? []);
     return { snapshot, verification, pruned, cleaned };
   } finally {
     if (!committed) await rm(partialPath, { force: true });
   }
+}
+
+/** Brings every recorder in line with the committed snapshots (repairs a run that failed half-way). */
+export async function syncRecorders(
+  store: SnapshotStore,
+  recorders: readonly SnapshotRecorder[],
+): Promise<void> {
+  if (recorders.length === 0) return;
+  const { snapshots } = await store.scan();
+  for (const recorder of recorders) await recorder.sync(snapshots.map((snapshot) => snapshot.record));
 }
 
 /**

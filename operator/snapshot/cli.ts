@@ -7,6 +7,7 @@ import { ExitCode } from "../errors.ts";
 import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "../runtime/log.ts";
 import { DEFAULT_STALE_AFTER_MS, takeSnapshot, verifyStoredSnapshot } from "./agent.ts";
 import { SnapshotInterruptedError } from "./errors.ts";
+import { EtcdSnapshotRecorder } from "./kube-recorder.ts";
 import { pruneSnapshots } from "./prune.ts";
 import { NAME_PREFIX } from "./record.ts";
 import { SnapshotStore } from "./store.ts";
@@ -41,6 +42,9 @@ interface SaveFlags extends CommonFlags {
   retain?: number;
   kubernetesVersion?: string;
   staleAfter: number;
+  recordObjects: boolean;
+  kubeconfig?: string;
+  labClusterUid?: string;
 }
 
 function positiveInteger(max: number) {
@@ -105,6 +109,36 @@ function logger(flags: { logLevel: LogLevel }, command: string): Logger {
   });
 }
 
+/**
+ * The EtcdSnapshot recorder for --record-objects, and the API server's version (recorded with the
+ * snapshot). The client modules are loaded only here: a run without objects never pays for them.
+ */
+async function objectRecorder(options: {
+  kubeconfig: string | undefined;
+  directory: string;
+  node: string;
+  labCluster: string | undefined;
+  labClusterUid: string | undefined;
+  log: Logger;
+}): Promise<{ recorder: EtcdSnapshotRecorder; kubernetesVersion: string | undefined }> {
+  const { KubeClient } = await import("../runtime/client.ts");
+  const { loadConnection } = await import("../runtime/kubeconfig.ts");
+  const client = new KubeClient(await loadConnection({ file: options.kubeconfig }), {
+    userAgent: "kubelab-snapshot-agent",
+  });
+  const version = await client.get<{ gitVersion?: string }>("/version");
+  const recorder = new EtcdSnapshotRecorder({
+    client,
+    directory: options.directory,
+    node: options.node,
+    log: options.log,
+    ...(options.labCluster !== undefined && options.labClusterUid !== undefined
+      ? { labCluster: { name: options.labCluster, uid: options.labClusterUid } }
+      : {}),
+  });
+  return { recorder, kubernetesVersion: version.gitVersion };
+}
+
 function print(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -131,6 +165,12 @@ export function snapshotCommand(): Command {
     .option("--key <path>", "key of --cert", KUBEADM_ETCD.keyPath)
     .option("--node <name>", "node name recorded with the snapshot (default: NODE_NAME or the hostname)")
     .option("--lab-cluster <name>", "the LabCluster the snapshot belongs to")
+    .option("--lab-cluster-uid <uid>", "its uid: the EtcdSnapshot objects are owned by it")
+    .option("--record-objects", "also record EtcdSnapshot objects (and delete those of pruned files)", false)
+    .option(
+      "--kubeconfig <path>",
+      "for --record-objects (default: KUBECONFIG, else the in-cluster ServiceAccount)",
+    )
     .addOption(
       new Option("--name-prefix <prefix>", "snapshot name prefix").default("etcd").argParser(namePrefix),
     )
@@ -149,8 +189,20 @@ export function snapshotCommand(): Command {
     )
     .action(async (flags: SaveFlags) => {
       const log = logger(flags, "save");
+      const node = flags.node ?? process.env.NODE_NAME ?? hostname();
+      const objects = flags.recordObjects
+        ? await objectRecorder({
+            kubeconfig: flags.kubeconfig,
+            directory: flags.dir,
+            node,
+            labCluster: flags.labCluster,
+            labClusterUid: flags.labClusterUid,
+            log,
+          })
+        : undefined;
       const result = await interruptible(log, (signal) =>
         takeSnapshot({
+          recorders: objects === undefined ? [] : [objects.recorder],
           dir: flags.dir,
           etcdutl: flags.etcdutl,
           workDir: flags.workDir,
@@ -162,12 +214,12 @@ export function snapshotCommand(): Command {
             certPath: flags.cert,
             keyPath: flags.key,
           },
-          node: flags.node ?? process.env.NODE_NAME ?? hostname(),
+          node,
           labCluster: flags.labCluster,
           namePrefix: flags.namePrefix,
           verify: flags.verify,
           retain: flags.retain,
-          kubernetesVersion: flags.kubernetesVersion,
+          kubernetesVersion: flags.kubernetesVersion ?? objects?.kubernetesVersion,
           staleAfterMs: flags.staleAfter * 1000,
         }),
       );

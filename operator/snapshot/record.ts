@@ -2,67 +2,28 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 
+import {
+  etcdSnapshotSpecSchema,
+  snapshotVerificationSchema,
+  type SnapshotVerification,
+} from "../api/etcdsnapshot.ts";
+
 /** Version of the record file format; a reader refuses a newer one instead of misreading it. */
 export const RECORD_SCHEMA_VERSION = 1;
 
-/** How a snapshot was checked before it was recorded. */
-export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
-export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];
-
-const nonNegative = z.number().int().min(0);
-
-export const verificationSchema = z.object({
-  /**
-   * True only after a trial restore: the file's sha256 matched, `etcdutl snapshot restore` succeeded, and
-   * the restored database has the revision and key count below. StatusOnly (spec.etcdBackup.verify false)
-   * is recorded as not verified.
-   */
-  verified: z.boolean(),
-  method: z.enum(VERIFICATION_METHODS),
-  /** When the checks passed (the last time, for a snapshot verified again later). */
-  time: z.iso.datetime({ offset: true }),
-  /** Human-readable summary of what was checked. */
-  message: z.string(),
-  durationMs: nonNegative,
-});
-export type Verification = z.infer<typeof verificationSchema>;
+export { VERIFICATION_METHODS, type VerificationMethod } from "../api/etcdsnapshot.ts";
+export type Verification = SnapshotVerification;
 
 /**
  * The record of one complete snapshot, written as `<name>.json` beside `<name>.db`. It is written before
  * the snapshot file gets its final name, so every `<name>.db` has a record; a record whose file is missing
- * is an interrupted commit or prune. The fields are those of the `EtcdSnapshot` object, so the object can be
- * (re)built from the record alone.
+ * is an interrupted commit or prune. Its fields are those of the `EtcdSnapshot` object (spec and
+ * status.verification), so the object can be (re)built from the record alone.
  */
-export const snapshotRecordSchema = z.object({
+export const snapshotRecordSchema = etcdSnapshotSpecSchema.omit({ directory: true }).extend({
   schema: z.literal(RECORD_SCHEMA_VERSION),
   name: z.string().min(1),
-  fileName: z.string().min(1),
-  /** The node the snapshot was taken on (the control-plane node that holds the file). */
-  node: z.string(),
-  /** The LabCluster the snapshot belongs to, when the agent was told. */
-  labCluster: z.string().optional(),
-  createdAt: z.iso.datetime({ offset: true }),
-  /** Bytes of the file, including the 32-byte sha256 trailer etcd appends. */
-  sizeBytes: nonNegative,
-  /** sha256 of the whole file, as `sha256sum` prints it. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  etcd: z.object({
-    endpoint: z.string(),
-    /** Server version of the member that made it, such as 3.6.8. */
-    version: z.string(),
-    /** Storage (db format) version, such as 3.6.0: restore with etcdutl of at least this version. */
-    storageVersion: z.string(),
-    /** The store revision the snapshot holds. */
-    revision: nonNegative,
-    /**
-     * Keys at that revision as the live etcd counted them, an expectation independent of the file. Absent
-     * when the revision was compacted before it could be counted.
-     */
-    keys: nonNegative.optional(),
-  }),
-  kubernetesVersion: z.string().optional(),
-  saveDurationMs: nonNegative,
-  verification: verificationSchema,
+  verification: snapshotVerificationSchema,
 });
 export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
 

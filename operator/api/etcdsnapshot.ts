@@ -1,0 +1,115 @@
+// The EtcdSnapshot API (kubelab.dev/v1alpha1): one object per verified snapshot file, for `kubectl get`.
+import { z } from "zod";
+
+import { API_GROUP, API_VERSION, GROUP_VERSION, count, objectMetaSchema, timestamp } from "./common.ts";
+import type { CrdDefinition } from "./crd.ts";
+
+/**
+ * EtcdSnapshot is **cluster-scoped**, like the LabCluster that owns it and the etcd it copies: a snapshot
+ * holds every namespace, so it belongs to none. The snapshot agent creates one after a snapshot file was
+ * saved, verified and recorded on the control-plane node, and deletes it when it prunes the file; the
+ * metadata file beside the snapshot stays the source of truth (the object can be rebuilt from it).
+ */
+export const ETCDSNAPSHOT_SCOPE = "Cluster";
+export const ETCDSNAPSHOT_KIND = "EtcdSnapshot";
+export const ETCDSNAPSHOT_PLURAL = "etcdsnapshots";
+export const ETCDSNAPSHOT_API_VERSION = GROUP_VERSION;
+
+/** How a snapshot was checked. */
+export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
+export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];
+
+export const snapshotVerificationSchema = z
+  .object({
+    verified: z
+      .boolean()
+      .describe(
+        "True only after a trial restore: the file's sha256 matched, etcdutl restored it into a temporary " +
+          "data dir, and the restored database has the expected revision and key count.",
+      ),
+    method: z
+      .enum(VERIFICATION_METHODS)
+      .describe("TrialRestore, or StatusOnly (etcdutl snapshot status; spec.etcdBackup.verify false)."),
+    time: timestamp().describe("When the checks last passed."),
+    message: z.string().max(4096).describe("What was checked, in words."),
+    durationMs: count().describe("How long the checks took."),
+  })
+  .describe("How the snapshot was checked.");
+export type SnapshotVerification = z.output<typeof snapshotVerificationSchema>;
+
+export const snapshotEtcdSchema = z
+  .object({
+    endpoint: z.string().max(1024).describe("The etcd member it was taken from."),
+    version: z.string().max(64).describe("Server version of that member, such as 3.6.8."),
+    storageVersion: z
+      .string()
+      .max(64)
+      .describe("Storage version of the database, such as 3.6.0: restore with etcdutl of at least it."),
+    revision: count().describe("The store revision the snapshot holds."),
+    keys: count()
+      .optional()
+      .describe("Keys at that revision as the live etcd counted them (absent when compacted meanwhile)."),
+  })
+  .describe("What etcd said about the snapshot.");
+export type SnapshotEtcd = z.output<typeof snapshotEtcdSchema>;
+
+/** The facts of one snapshot file, fixed when it was taken. */
+export const etcdSnapshotSpecSchema = z
+  .object({
+    fileName: z.string().min(1).max(253).describe("The snapshot file, in directory on node."),
+    directory: z.string().max(4096).describe("The backup directory on the node (spec.etcdBackup.hostPath)."),
+    node: z.string().max(253).describe("The control-plane node that holds the file."),
+    labCluster: z.string().max(253).optional().describe("The LabCluster it belongs to (also its owner)."),
+    createdAt: timestamp().describe("When the snapshot was taken."),
+    sizeBytes: count().describe("Bytes of the file, including etcd's 32-byte sha256 trailer."),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .describe("sha256 of the whole file, as sha256sum prints it."),
+    etcd: snapshotEtcdSchema,
+    kubernetesVersion: z.string().max(64).optional().describe("The API server's version when it was taken."),
+    saveDurationMs: count().describe("How long saving took."),
+  })
+  .describe("The snapshot file: where it is and what it holds. Written once by the snapshot agent.");
+export type EtcdSnapshotSpec = z.output<typeof etcdSnapshotSpecSchema>;
+
+export const etcdSnapshotStatusSchema = z
+  .object({ verification: snapshotVerificationSchema.optional() })
+  .describe("How the snapshot was verified (updated when it is verified again).");
+export type EtcdSnapshotStatus = z.output<typeof etcdSnapshotStatusSchema>;
+
+export const etcdSnapshotSchema = z.object({
+  apiVersion: z.literal(ETCDSNAPSHOT_API_VERSION).optional(),
+  kind: z.literal(ETCDSNAPSHOT_KIND).optional(),
+  metadata: objectMetaSchema,
+  spec: etcdSnapshotSpecSchema,
+  status: etcdSnapshotStatusSchema.optional(),
+});
+export type EtcdSnapshot = z.output<typeof etcdSnapshotSchema>;
+
+/** The CRD of EtcdSnapshot; `npm run gen:crds` writes it to crds/. */
+export const etcdSnapshotCrd: CrdDefinition = {
+  group: API_GROUP,
+  version: API_VERSION,
+  kind: ETCDSNAPSHOT_KIND,
+  plural: ETCDSNAPSHOT_PLURAL,
+  singular: "etcdsnapshot",
+  shortNames: ["etcdsnap"],
+  scope: ETCDSNAPSHOT_SCOPE,
+  description:
+    "A verified etcd snapshot file on a control-plane node, recorded by the kubelab snapshot agent. " +
+    "Deleting the object does not delete the file; pruning (spec.etcdBackup.retain) removes both.",
+  spec: etcdSnapshotSpecSchema,
+  status: etcdSnapshotStatusSchema,
+  printerColumns: [
+    { name: "Node", type: "string", jsonPath: ".spec.node" },
+    { name: "Revision", type: "integer", jsonPath: ".spec.etcd.revision" },
+    { name: "Keys", type: "integer", jsonPath: ".spec.etcd.keys" },
+    { name: "Size", type: "integer", jsonPath: ".spec.sizeBytes", description: "bytes" },
+    { name: "Verified", type: "boolean", jsonPath: ".status.verification.verified" },
+    { name: "Method", type: "string", jsonPath: ".status.verification.method", priority: 1 },
+    { name: "LabCluster", type: "string", jsonPath: ".spec.labCluster", priority: 1 },
+    { name: "Kubernetes", type: "string", jsonPath: ".spec.kubernetesVersion", priority: 1 },
+    { name: "Age", type: "date", jsonPath: ".spec.createdAt" },
+  ],
+};
