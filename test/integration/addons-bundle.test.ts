@@ -69,7 +69,7 @@ describe("addon bundles on a real control plane", function () {
     await operator?.stop();
     await deleteLabCluster(LAB);
     await deleteBundles();
-    await deleteNamespace(namespace);
+    if (namespace !== "") await deleteNamespace(namespace);
   });
 
   it("splits a bundle bigger than one ConfigMap, reads it back and restores from it", async () => {
@@ -98,6 +98,37 @@ describe("addon bundles on a real control plane", function () {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await readObject(blobs[0]!)).to.equal(undefined);
     await deleteAndWaitRestored(small[0]!);
+  });
+
+  it("names bundled objects as the API server does: no namespace means default, a cluster-scoped one has none", async () => {
+    const loose: BundleObject = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "addons-loose" },
+      data: { a: "1" },
+    };
+    const role: BundleObject = {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: "addons-bundle-test", namespace: "kube-system" },
+      rules: [],
+    };
+    const inDefault = { ...loose, metadata: { ...loose.metadata, namespace: "default" } };
+    const clusterScoped = { ...role, metadata: { name: role.metadata.name } };
+    for (const object of [inDefault, clusterScoped]) {
+      await adminClient().apply(await pathOf(object), object, "kubelab-bootstrap");
+    }
+    const settings = configMap(namespace, "settings", { mtu: "1450" });
+    await writeBundles([{ addon: "calico", objects: [settings, loose, role] }]);
+    await waitFor(
+      "status shows the new bundle",
+      async () => (await labClusterStatus(LAB)).addons?.calico?.objects === 3,
+    );
+    await deleteAndWaitRestored(inDefault);
+    await deleteAndWaitRestored(clusterScoped);
+    await waitFor("CalicoHealthy=True", async () => (await calicoCondition())?.status === "True");
+    await writeBundles([{ addon: "calico", objects: [settings] }]);
+    for (const object of [inDefault, clusterScoped]) await adminClient().delete(await pathOf(object));
   });
 
   it("never restores into a namespace being deleted, and restores once it exists again", async () => {

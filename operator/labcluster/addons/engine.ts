@@ -354,13 +354,23 @@ export class AddonEngine implements Reconciler {
     if (changed) {
       const entries = new Map<string, ObjectEntry>();
       for (const object of bundle.objects) {
-        const ref = refOf(object);
+        const ref = await this.#scoped(refOf(object), context.signal);
         const key = objectQueueKey(state.addon, ref);
         const previous = state.entries.get(key);
+        const { namespace: _namespace, ...metadata } = object.metadata;
         entries.set(key, {
           key,
           ref,
-          desired: object,
+          desired:
+            ref.namespace === object.metadata.namespace
+              ? object
+              : {
+                  ...object,
+                  metadata: {
+                    ...metadata,
+                    ...(ref.namespace === undefined ? {} : { namespace: ref.namespace }),
+                  },
+                },
           health: previous?.health,
           // A new desired state must be applied once, even to an object that did not change.
           checkedFingerprint: undefined,
@@ -386,6 +396,19 @@ export class AddonEngine implements Reconciler {
       [...state.entries.values()].map((entry) => entry.ref),
       context.signal,
     );
+  }
+
+  /**
+   * The reference as the API server names the object: a namespaced object without a namespace lives in
+   * `default` (as kubectl applies it), a cluster-scoped one has none even if the manifest gave one. Keys and
+   * watch events then agree. Kinds the cluster does not serve (yet) stay as written.
+   */
+  async #scoped(ref: ObjectRef, signal: AbortSignal): Promise<ObjectRef> {
+    const resource = await this.#resolve(ref, signal);
+    if (resource === undefined) return ref;
+    if (resource.namespaced && ref.namespace === undefined) return { ...ref, namespace: "default" };
+    if (!resource.namespaced && ref.namespace !== undefined) return { ...ref, namespace: undefined };
+    return ref;
   }
 
   /** Starts the informers the objects need and waits for their first list. Returns unserved kinds. */
