@@ -4,7 +4,7 @@ import { expect } from "chai";
 
 import { decodeBundle, type BundleObject, type StoredConfigMap } from "../../operator/api/addons/bundle.ts";
 import { resourcePath } from "../../operator/runtime/client.ts";
-import { controlPlane, waitFor } from "../envtest/index.ts";
+import { waitFor } from "../envtest/index.ts";
 import {
   BUNDLE_NAMESPACE,
   calicoObjects,
@@ -12,6 +12,7 @@ import {
   deleteAndWaitRestored,
   deleteBundles,
   deleteObjects,
+  kubeadmConfigObject,
   pathOf,
   readObject,
   waitWorkloadsAvailable,
@@ -35,19 +36,6 @@ const NOT_READY_LABEL = "kubelab.dev/kwok-not-ready";
 const calico = calicoObjects();
 const calicoNode = calico.find((object) => object.kind === "DaemonSet")!;
 let coredns: BundleObject[] = [];
-const kubeadmConfig = (): BundleObject => {
-  const plane = controlPlane();
-  return {
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    metadata: { name: "kubeadm-config", namespace: "kube-system" },
-    data: {
-      ClusterConfiguration:
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nimageRepository: registry.k8s.io\n" +
-        `networking:\n  serviceSubnet: ${plane.serviceCidr}\n  dnsDomain: ${plane.dnsDomain}\n`,
-    },
-  };
-};
 
 async function bundle(addon: "calico" | "coredns") {
   const list = await adminClient().get<{ items: StoredConfigMap[] }>(
@@ -71,8 +59,8 @@ describe("addon capture mode on a real control plane", function () {
     await installCrds();
     coredns = coreDnsObjects();
     const client = adminClient();
-    hadKubeadmConfig = (await readObject(kubeadmConfig())) !== undefined;
-    await client.apply(await pathOf(kubeadmConfig()), kubeadmConfig(), MANAGER);
+    hadKubeadmConfig = (await readObject(kubeadmConfigObject())) !== undefined;
+    await client.apply(await pathOf(kubeadmConfigObject()), kubeadmConfigObject(), MANAGER);
     // Made by hand, not by bootstrap: no bundle, another field manager; calico-node starts out broken.
     const broken = structuredClone(calicoNode) as BundleObject & {
       spec: { template: { metadata: { labels: Record<string, string> } } };
@@ -100,7 +88,7 @@ describe("addon capture mode on a real control plane", function () {
     await deleteLabCluster(LAB);
     await deleteBundles();
     await deleteObjects([...calico, ...coredns]);
-    if (!hadKubeadmConfig) await adminClient().delete(await pathOf(kubeadmConfig()));
+    if (!hadKubeadmConfig) await adminClient().delete(await pathOf(kubeadmConfigObject()));
   });
 
   it("captures CoreDNS from its live objects, fills in a missing ClusterRoleBinding from kubeadm-config, and restores it", async () => {

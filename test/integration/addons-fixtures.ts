@@ -24,6 +24,24 @@ export function coreDnsObjects(): BundleObject[] {
   return renderCoreDns({ serviceSubnet: plane.serviceCidr, dnsDomain: plane.dnsDomain });
 }
 
+/**
+ * The `kubeadm-config` ConfigMap a kubeadm cluster has in kube-system, for the envtest plane's service subnet
+ * and DNS domain: what capture mode reads CoreDNS's parameters from.
+ */
+export function kubeadmConfigObject(): BundleObject {
+  const plane = controlPlane();
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "kubeadm-config", namespace: "kube-system" },
+    data: {
+      ClusterConfiguration:
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nimageRepository: registry.k8s.io\n" +
+        `networking:\n  serviceSubnet: ${plane.serviceCidr}\n  dnsDomain: ${plane.dnsDomain}\n`,
+    },
+  };
+}
+
 /** The Calico fixture (Calico v3.31's kinds and names, real size). */
 export function calicoObjects(): BundleObject[] {
   return calicoFixtureObjects();
