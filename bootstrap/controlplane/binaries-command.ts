@@ -6,9 +6,11 @@ import { progressPrinter } from "./progress.ts";
 async function main(): Promise<void> {
   const started = Date.now();
   const abort = new AbortController();
-  const onSignal = (): void => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // `on`, not `once`: with a listener of ours left in place, execa's exit hook (signal-exit) leaves the
+  // signal to us, and the build is cancelled in order (lock released, temporary directory removed).
+  const onSignal = (signal: NodeJS.Signals): void => abort.abort(signal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const set = await ensureBinaries({ progress: progressPrinter(), signal: abort.signal });
     process.stderr.write(
