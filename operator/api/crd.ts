@@ -29,6 +29,12 @@ export interface CrdDefinition {
 /** A JSON Schema node as the generator manipulates it. */
 type SchemaNode = Record<string, unknown>;
 
+/** `default: {}` for an object that requires nothing, so that omitting it still applies its defaults. */
+function withEmptyDefault(node: SchemaNode): SchemaNode {
+  const required = node.required as unknown[] | undefined;
+  return required === undefined || required.length === 0 ? { ...node, default: {} } : node;
+}
+
 /** The name of the file the CRD is written to, as kubebuilder names them: `<group>_<plural>.yaml`. */
 export function crdFileName(definition: CrdDefinition): string {
   return `${definition.group}_${definition.plural}.yaml`;
@@ -45,8 +51,9 @@ export function buildCrd(definition: CrdDefinition): Record<string, unknown> {
     apiVersion: { type: "string", description: "APIVersion of this object: kubelab.dev/v1alpha1." },
     kind: { type: "string", description: `Kind of this object: ${definition.kind}.` },
     metadata: { type: "object" },
-    // A LabCluster written without a spec still gets every default.
-    spec: ordered({ ...toStructuralSchema(definition.spec, "spec"), default: {} }),
+    // A LabCluster written without a spec still gets every default; a spec with required fields (an
+    // EtcdSnapshot's) has none to give: the API server refuses a default that fails its own schema.
+    spec: ordered(withEmptyDefault(toStructuralSchema(definition.spec, "spec"))),
   };
   if (definition.status !== undefined) properties.status = toStructuralSchema(definition.status, "status");
   return {
