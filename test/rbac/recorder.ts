@@ -1,6 +1,11 @@
 // A KubeClient that records every request the operator makes (and how the server answered), for the RBAC test.
 import { ApiError } from "../../operator/errors.ts";
-import { KubeClient, type RequestOptions, type WatchEvent } from "../../operator/runtime/client.ts";
+import {
+  ContentType,
+  KubeClient,
+  type RequestOptions,
+  type WatchEvent,
+} from "../../operator/runtime/client.ts";
 import { requestAttributes, type RequestAttributes } from "./requests.ts";
 
 /** One request as the authorizer saw it, with the server's status (0: no answer, connection failed). */
@@ -8,9 +13,10 @@ export interface RecordedCall {
   readonly attributes: RequestAttributes;
   readonly status: number;
   /**
-   * Checks the server makes besides the request's verb, which RBAC rules must grant too: writing a
-   * ClusterRole or Role needs `escalate` on it when it grants more than the writer holds, and writing a
-   * binding needs `bind` on the role it refers to (the operator restores Calico's and CoreDNS's RBAC).
+   * Checks the server makes besides the request's verb, which RBAC rules must grant too: a server-side
+   * apply that finds no object creates it and needs `create`; writing a ClusterRole or Role needs
+   * `escalate` on it when it grants more than the writer holds, and writing a binding needs `bind` on the
+   * role it refers to (the operator restores Calico's and CoreDNS's RBAC).
    */
   readonly implied: readonly RequestAttributes[];
 }
@@ -36,7 +42,7 @@ export class RecordingKubeClient extends KubeClient {
     options: RequestOptions = {},
   ): Promise<T> {
     const attributes = requestAttributes(method, path, options.query);
-    const implied = impliedChecks(attributes, options.body);
+    const implied = impliedChecks(attributes, options.body, options.contentType);
     try {
       const result = await super.request<T>(method, path, options);
       this.calls.push({ attributes, status: 200, implied });
@@ -76,8 +82,28 @@ function statusOf(error: unknown): number {
   return error instanceof ApiError ? error.statusCode : 0;
 }
 
-/** escalate on a written role, bind on the role a written binding refers to (see RecordedCall.implied). */
-function impliedChecks(attributes: RequestAttributes, body: unknown): RequestAttributes[] {
+/**
+ * The checks the server makes besides the request's own verb (see RecordedCall.implied): `create` for a
+ * server-side apply of an object (it creates the object when missing; the server authorizes that as a
+ * create of that name), escalate on a written role, bind on the role a written binding refers to.
+ */
+export function impliedChecks(
+  attributes: RequestAttributes,
+  body: unknown,
+  contentType: string | undefined,
+): RequestAttributes[] {
+  const checks: RequestAttributes[] = [];
+  if (
+    contentType === ContentType.apply &&
+    attributes.verb === "patch" &&
+    !attributes.resource.includes("/")
+  ) {
+    checks.push({ ...attributes, verb: "create" });
+  }
+  return [...checks, ...rbacWriteChecks(attributes, body)];
+}
+
+function rbacWriteChecks(attributes: RequestAttributes, body: unknown): RequestAttributes[] {
   if (!["create", "update", "patch"].includes(attributes.verb)) return [];
   if (attributes.group !== "rbac.authorization.k8s.io") return [];
   const target = ROLE_RESOURCES[attributes.resource];
