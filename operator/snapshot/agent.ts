@@ -1,10 +1,16 @@
 // The snapshot agent's jobs: take a snapshot (save, verify, record, prune), verify a stored one again.
-import { rm } from "node:fs/promises";
+import { access, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import type { Logger } from "../runtime/log.ts";
 import { EtcdClient, type EtcdConnectionOptions } from "./etcd-client.ts";
-import { EtcdRequestError, SnapshotNotFoundError, SnapshotVerificationError } from "./errors.ts";
+import {
+  EtcdRequestError,
+  EtcdutlError,
+  RestoreTargetExistsError,
+  SnapshotNotFoundError,
+  SnapshotVerificationError,
+} from "./errors.ts";
 import { Etcdutl } from "./etcdutl.ts";
 import { pruneSnapshots } from "./prune.ts";
 import type { SnapshotRecorder } from "./recorder.ts";
@@ -267,4 +273,56 @@ export async function verifyStoredSnapshot(
   for (const recorder of options.recorders ?? []) await recorder.record(updated);
   options.log.info("snapshot verified", { snapshot: snapshot.name, message: verification.message });
   return { snapshot: { ...snapshot, record: updated }, verification };
+}
+
+export interface RestoreOptions extends AgentContext {
+  /** A snapshot name, or `latest`. */
+  readonly name: string;
+  /** The new data directory; it must not exist (the old one is kept by whoever swaps them). */
+  readonly dataDir: string;
+  /** The member as etcd will run it: `--name`, its peer URL and the initial cluster. */
+  readonly member: { readonly name: string; readonly peerUrl: string; readonly initialCluster?: string };
+}
+
+/**
+ * The restore step of the kubeadm procedure: verifies the stored snapshot again (sha256 against its record,
+ * trial restore) and refuses one that fails (SnapshotVerificationError; it is left where it is), then
+ * `etcdutl snapshot restore` into a new data directory for `member`. Never touches a running etcd: stopping
+ * etcd and the API server and pointing etcd at the new directory is the caller's part.
+ */
+export async function restoreStoredSnapshot(
+  options: RestoreOptions,
+): Promise<{ snapshot: StoredSnapshot; dataDir: string; verification: VerificationReport }> {
+  const exists = await access(options.dataDir).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    throw new RestoreTargetExistsError(
+      `${options.dataDir} exists: restore into a new directory, so that the current data stays as it is`,
+    );
+  }
+  const { snapshot, verification } = await verifyStoredSnapshot({ ...options, quarantine: false });
+  const etcdutl = new Etcdutl({
+    command: options.etcdutl,
+    logFile: join(new SnapshotStore(options.dir).logsDir, snapshotFiles(snapshot.name).log),
+    signal: options.signal,
+  });
+  const restored = await etcdutl.restore(snapshot.dbPath, snapshot.record.sizeBytes, {
+    dataDir: options.dataDir,
+    name: options.member.name,
+    peerUrl: options.member.peerUrl,
+    ...(options.member.initialCluster === undefined ? {} : { initialCluster: options.member.initialCluster }),
+    initialClusterToken: `kubelab-restore-${snapshot.name}`,
+  });
+  if (!restored.ok) {
+    await rm(options.dataDir, { recursive: true, force: true });
+    throw new EtcdutlError(`etcdutl snapshot restore of ${snapshot.name} failed: ${restored.reason}`);
+  }
+  options.log.info("snapshot restored into a new data directory", {
+    snapshot: snapshot.name,
+    dataDir: options.dataDir,
+    revision: snapshot.record.etcd.revision,
+  });
+  return { snapshot, dataDir: options.dataDir, verification };
 }

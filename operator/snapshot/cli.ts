@@ -5,7 +5,12 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { ExitCode } from "../errors.ts";
 
 import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "../runtime/log.ts";
-import { DEFAULT_STALE_AFTER_MS, takeSnapshot, verifyStoredSnapshot } from "./agent.ts";
+import {
+  DEFAULT_STALE_AFTER_MS,
+  restoreStoredSnapshot,
+  takeSnapshot,
+  verifyStoredSnapshot,
+} from "./agent.ts";
 import { SnapshotInterruptedError } from "./errors.ts";
 import { EtcdSnapshotRecorder } from "./kube-recorder.ts";
 import { pruneSnapshots } from "./prune.ts";
@@ -267,6 +272,55 @@ export function snapshotCommand(): Command {
         durationMs: result.verification.durationMs,
       });
     });
+
+  commonOptions(
+    snapshot
+      .command("restore")
+      .description(
+        "verify a stored snapshot again, then etcdutl-restore it into a new data directory (etcd must be stopped and pointed at it by the caller)",
+      )
+      .argument("<name>", "snapshot name, or `latest`"),
+  )
+    .requiredOption("--data-dir <path>", "the new etcd data directory (must not exist)")
+    .requiredOption("--member-name <name>", "etcd --name of the member")
+    .requiredOption("--peer-url <url>", "its --initial-advertise-peer-urls")
+    .option("--initial-cluster <list>", "etcd --initial-cluster (default: <member-name>=<peer-url>)")
+    .action(
+      async (
+        name: string,
+        flags: CommonFlags & {
+          dataDir: string;
+          memberName: string;
+          peerUrl: string;
+          initialCluster?: string;
+        },
+      ) => {
+        const log = logger(flags, "restore");
+        const result = await interruptible(log, (signal) =>
+          restoreStoredSnapshot({
+            dir: flags.dir,
+            etcdutl: flags.etcdutl,
+            workDir: flags.workDir,
+            log,
+            signal,
+            name,
+            dataDir: flags.dataDir,
+            member: {
+              name: flags.memberName,
+              peerUrl: flags.peerUrl,
+              ...(flags.initialCluster === undefined ? {} : { initialCluster: flags.initialCluster }),
+            },
+          }),
+        );
+        print({
+          snapshot: result.snapshot.name,
+          dataDir: result.dataDir,
+          revision: result.snapshot.record.etcd.revision,
+          keys: result.snapshot.record.etcd.keys,
+          verification: result.verification.message,
+        });
+      },
+    );
 
   snapshot
     .command("prune")

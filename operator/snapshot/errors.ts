@@ -126,3 +126,8 @@ export class SnapshotNotFoundError extends SnapshotError {
 export class SnapshotInterruptedError extends SnapshotError {
   readonly exitCode = ExitCode.failure;
 }
+
+/** A restore would overwrite something: the target data directory exists already. Nothing was changed. */
+export class RestoreTargetExistsError extends SnapshotError {
+  readonly exitCode = ExitCode.badInput;
+}

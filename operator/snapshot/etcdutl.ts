@@ -32,6 +32,9 @@ export interface RestoreTarget {
   readonly dataDir: string;
   readonly name: string;
   readonly peerUrl: string;
+  /** `name=peerUrl,...`; default the one member `name=peerUrl`. */
+  readonly initialCluster?: string;
+  readonly initialClusterToken?: string;
 }
 
 /**
@@ -86,9 +89,9 @@ export class Etcdutl {
         file,
         `--data-dir=${target.dataDir}`,
         `--name=${target.name}`,
-        `--initial-cluster=${target.name}=${target.peerUrl}`,
+        `--initial-cluster=${target.initialCluster ?? `${target.name}=${target.peerUrl}`}`,
         `--initial-advertise-peer-urls=${target.peerUrl}`,
-        `--initial-cluster-token=kubelab-verify`,
+        `--initial-cluster-token=${target.initialClusterToken ?? "kubelab-verify"}`,
       ],
       sizeBytes,
     );
