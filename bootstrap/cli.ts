@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 
 import packageJson from "../package.json" with { type: "json" };
+import { backup, backups } from "./commands/backup.ts";
 import { down } from "./commands/down.ts";
 import { init } from "./commands/init.ts";
 import { kubeconfig } from "./commands/kubeconfig.ts";
@@ -224,6 +225,28 @@ Exit codes: 0 printed or merged, 1 the lab has no kubeconfig yet (run up)`,
     )
     .action(async (options: { merge?: boolean }, command: Command) => {
       await kubeconfig(globalOptions(command), options, io);
+    });
+
+  program
+    .command("backup")
+    .description("take a verified etcd snapshot now: runs the lab's backup CronJob once and waits for it")
+    .option("--lab-cluster <name>", "the LabCluster whose backup to run (when there are several)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  bootstrap backup
+Exit codes: 0 a verified snapshot was recorded, 1 the Job failed or recorded nothing`,
+    )
+    .action(async (options: { labCluster?: string }, command: Command) => {
+      await backup(globalOptions(command), options, io);
+    });
+
+  program
+    .command("backups")
+    .description("list the lab's etcd snapshots (EtcdSnapshot objects), newest first")
+    .action(async (_options: object, command: Command) => {
+      await backups(globalOptions(command), io);
     });
 
   return program;

@@ -15,6 +15,20 @@ export const ETCDSNAPSHOT_KIND = "EtcdSnapshot";
 export const ETCDSNAPSHOT_PLURAL = "etcdsnapshots";
 export const ETCDSNAPSHOT_API_VERSION = GROUP_VERSION;
 
+/**
+ * The contract between the operator's backup CronJob and `bootstrap backup`: the labels on the CronJob,
+ * its Jobs and Pods, and the namespace they run in by default (kube-system: the Jobs need hostNetwork and
+ * hostPath, beside etcd).
+ */
+export const BACKUP_LABELS = {
+  name: "app.kubernetes.io/name",
+  component: "app.kubernetes.io/component",
+  managedBy: "app.kubernetes.io/managed-by",
+  labCluster: "kubelab.dev/lab-cluster",
+} as const;
+export const BACKUP_COMPONENT = "etcd-backup";
+export const DEFAULT_BACKUP_NAMESPACE = "kube-system";
+
 /** How a snapshot was checked. */
 export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
 export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];

@@ -2,7 +2,12 @@
 import { Cron } from "croner";
 
 import { API_GROUP, API_VERSION } from "../api/common.ts";
-import { ETCDSNAPSHOT_PLURAL } from "../api/etcdsnapshot.ts";
+import {
+  BACKUP_COMPONENT,
+  BACKUP_LABELS,
+  DEFAULT_BACKUP_NAMESPACE,
+  ETCDSNAPSHOT_PLURAL,
+} from "../api/etcdsnapshot.ts";
 import {
   ConditionType,
   LABCLUSTER_API_VERSION,
@@ -18,14 +23,8 @@ import { source } from "./part.ts";
 /** The field manager of the operator's writes (same as controller.ts; a constant here avoids a cycle). */
 const FIELD_MANAGER = "kubelab-operator";
 
-/** Labels on the CronJob, its Jobs and Pods, and (by the agent) on the EtcdSnapshots. */
-export const BACKUP_LABELS = {
-  name: "app.kubernetes.io/name",
-  component: "app.kubernetes.io/component",
-  managedBy: "app.kubernetes.io/managed-by",
-  labCluster: "kubelab.dev/lab-cluster",
-} as const;
-const COMPONENT = "etcd-backup";
+export { BACKUP_LABELS } from "../api/etcdsnapshot.ts";
+const COMPONENT = BACKUP_COMPONENT;
 
 /** Where the backup Jobs run and what they run as; the defaults match manifests/. */
 export interface BackupOptions {
@@ -41,7 +40,7 @@ export interface BackupOptions {
 }
 
 export const DEFAULT_BACKUP_OPTIONS: BackupOptions = {
-  namespace: "kube-system",
+  namespace: DEFAULT_BACKUP_NAMESPACE,
   image: "kubelab-operator:0.1.0",
   serviceAccountName: "kubelab-snapshot-agent",
 };

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
+import { formatBackups, listBackups, runBackup } from "../../bootstrap/backup.ts";
 import { ConditionType } from "../../operator/api/labcluster.ts";
 import { cronJobName, JOB_DEADLINE_SECONDS } from "../../operator/labcluster/backups.ts";
 import { KubeClient, resourcePath } from "../../operator/runtime/client.ts";
@@ -192,6 +193,44 @@ describe("etcd backups: the LabCluster's CronJob, its Jobs and EtcdSnapshots (re
     const names = remaining.items.map((item) => item.metadata.name);
     expect(names).to.include(second.snapshot.name);
     expect(names).to.not.include(first.snapshot.name);
+  });
+
+  it("bootstrap backups lists the recorded snapshots; bootstrap backup runs the CronJob's template as its Job", async () => {
+    const config = controlPlane().kubeConfig;
+    const { snapshots } = await listBackups(config);
+    expect(snapshots.length).to.be.greaterThan(0);
+    expect(formatBackups(snapshots)).to.match(/^NAME\s+CREATED\s+NODE\s+SIZE\s+REVISION\s+KEYS\s+VERIFIED\n/);
+    expect(formatBackups(snapshots)).to.include("yes (TrialRestore)");
+
+    // On kwok nodes the Job's container does not run: the Job completes and records nothing, which
+    // `bootstrap backup` must report instead of claiming a backup.
+    const error = await runBackup(config, {
+      labCluster: LAB,
+      signal: new AbortController().signal,
+      intervalMs: 500,
+      timeoutMs: 90_000,
+    }).then(
+      () => undefined,
+      (reason: unknown) => reason as Error,
+    );
+    expect(error?.message).to.match(
+      /backup Job kube-system\/kubelab-etcd-backup-backups-manual-\w+ completed but recorded no EtcdSnapshot/,
+    );
+    const jobs = await client().get<{
+      items: {
+        metadata: {
+          name: string;
+          annotations?: Record<string, string>;
+          ownerReferences?: { kind: string; name: string }[];
+        };
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      }[];
+    }>(jobsPath());
+    const manual = jobs.items.find(
+      (job) => job.metadata.annotations?.["cronjob.kubernetes.io/instantiate"] === "manual",
+    );
+    expect(manual?.metadata.ownerReferences?.[0]).to.include({ kind: "CronJob", name: cronJobName(LAB) });
+    expect(manual?.spec.template.spec.containers[0]?.args).to.include("--record-objects");
   });
 
   it("updates the CronJob when the spec changes and suspends it", async () => {
