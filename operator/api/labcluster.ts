@@ -260,8 +260,8 @@ export const labClusterStatusSchema = z
       .optional()
       .meta(listMap(["name"]))
       .describe(
-        "Per-node health: expected nodes and every node that is unhealthy or remediated, unhealthy first. " +
-          "At most 200 entries; healthy nodes beyond that are only counted (omittedNodes).",
+        "Per-node health, unhealthy or remediated nodes first, then expected ones; every node while there are " +
+          "at most 50. At most 200 entries; the others are only counted (omittedNodes).",
       ),
     omittedNodes: count().optional().describe("Healthy nodes left out of status.nodes to keep it small."),
     addons: z

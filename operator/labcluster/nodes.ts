@@ -230,11 +230,11 @@ export function assessNodes(input: AssessInput): NodeHealth[] {
     });
     const ready = node.ready;
     if (renewTime !== undefined && input.now - renewTime >= staleMs) {
-      const ago = Math.floor((input.now - renewTime) / 1000);
+      // No "N s ago": a message that changes with time would rewrite the status at every reconcile.
       result.push(
         unhealthy(
           NodeHealthReason.leaseStale,
-          `Lease last renewed ${ago}s ago (leaseStaleSeconds ${input.leaseStaleSeconds}); Ready is ${ready?.status ?? "absent"}`,
+          `Lease not renewed since ${formatTime(new Date(renewTime))} (leaseStaleSeconds ${input.leaseStaleSeconds}); Ready is ${ready?.status ?? "absent"}`,
           renewTime + staleMs,
         ),
       );
@@ -421,8 +421,15 @@ export function planRemediation(input: PlanInput): RemediationPlan {
 
 /** The most status.nodes lists; beyond it healthy nodes are only counted. */
 export const MAX_STATUS_NODES = 200;
+/** Up to this many nodes in all, healthy nodes that are not expected are listed too (a lab shows everything). */
+export const LIST_ALL_NODES_UP_TO = 50;
 
-/** The status fields node health owns, from the assessment. Unhealthy or remediated nodes first. */
+/**
+ * The status fields node health owns, from the assessment. status.nodes lists unhealthy or remediated nodes
+ * first, then expected ones; other healthy nodes only while the list stays lab-sized. On a big cluster a
+ * status of hundreds of healthy entries says nothing and costs every write (server-side apply merges the
+ * list entry by entry), so those are only counted in omittedNodes.
+ */
 export function nodeStatusFields(
   health: readonly NodeHealth[],
   expected: readonly ExpectedNode[],
@@ -434,7 +441,10 @@ export function nodeStatusFields(
   const rank = (node: NodeHealth) =>
     !node.healthy || node.remediation !== undefined ? 0 : expectedNames.has(node.name) ? 1 : 2;
   const ordered = [...health].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
-  const listed = ordered.slice(0, MAX_STATUS_NODES);
+  const listed =
+    ordered.length <= LIST_ALL_NODES_UP_TO
+      ? ordered
+      : ordered.filter((node) => rank(node) < 2).slice(0, MAX_STATUS_NODES);
   return {
     nodes: listed.map(toNodeStatus),
     readyNodes,
@@ -517,6 +527,36 @@ export function healthTransitionEvents(
     }
   }
   return events;
+}
+
+/** The most node Events one reconcile emits one by one; beyond, they are summarised. */
+export const MAX_NODE_EVENTS = 10;
+
+/**
+ * Bounds the Events of one reconcile: when a network split silences 5,000 nodes at once, the LabCluster gets
+ * MAX_NODE_EVENTS Events and one summary per reason naming the first nodes, not 5,000 API writes that would
+ * stall the reconcile and flood etcd.
+ */
+export function boundEvents(
+  events: readonly Omit<EventRecord, "regarding">[],
+  max = MAX_NODE_EVENTS,
+): Omit<EventRecord, "regarding">[] {
+  if (events.length <= max) return [...events];
+  const kept = events.slice(0, max - 1);
+  const rest = events.slice(max - 1);
+  const byReason = new Map<string, Omit<EventRecord, "regarding">[]>();
+  for (const event of rest) byReason.set(event.reason, [...(byReason.get(event.reason) ?? []), event]);
+  for (const [reason, group] of byReason) {
+    const names = group.map((event) => event.related?.name ?? /^node (\S+)/.exec(event.note)?.[1] ?? "?");
+    const shown = names.slice(0, 20).join(", ");
+    kept.push({
+      type: group[0]!.type,
+      reason,
+      action: group[0]!.action,
+      note: `${group.length} more nodes: ${shown}${names.length > 20 ? ", ..." : ""}`.slice(0, 1000),
+    });
+  }
+  return kept;
 }
 
 /** The earliest moment the assessment changes by itself: a Lease going stale, a wait ending. */
@@ -673,7 +713,7 @@ async function reconcileNodes(input: PartInput, dependencies: NodesDependencies)
   health = health.map((node) =>
     records.has(node.name) ? { ...node, remediation: records.get(node.name) } : node,
   );
-  for (const event of healthTransitionEvents(health, previous)) await input.emit(event);
+  for (const event of boundEvents(healthTransitionEvents(health, previous))) await input.emit(event);
   dependencies.observe(owner, health);
   const deadline = nextDeadline(health, plan);
   const waits: number[] = [];

@@ -1,14 +1,15 @@
 // A thin REST client for the Kubernetes API: JSON in and out, paged lists, watch streams, server-side apply.
-import { KubeConfig, RequestContext, type HttpMethod } from "@kubernetes/client-node";
-import { fetch, type Dispatcher } from "undici";
+import type { IncomingMessage } from "node:http";
+import { Agent, request as httpsRequest } from "node:https";
 
-import { ApiConnectionError, ApiError, ConfigurationError } from "../errors.ts";
+import { ApiConnectionError, ApiError } from "../errors.ts";
+import type { ClusterConnection } from "./kubeconfig.ts";
 
 /**
- * Why a client of our own instead of the generated API classes: the operator needs raw JSON (so it can keep
- * only the fields it reads, for the memory target at 5,000 nodes), paged lists, line-by-line watch streams,
- * and server-side apply with one field manager. Authentication, TLS and kubeconfig loading stay with
- * @kubernetes/client-node's KubeConfig, so in-cluster tokens, client certificates and exec plugins all work.
+ * Why a client of our own instead of @kubernetes/client-node's generated API classes: the operator needs raw
+ * JSON (so it keeps only the fields it reads), paged lists, line-by-line watch streams and server-side apply
+ * with one field manager, and loading client-node costs ~85 MB of memory (see kubeconfig.ts). node:https with
+ * a keep-alive agent does all of it.
  */
 export interface RequestOptions {
   readonly query?: Record<string, string | number | boolean | undefined>;
@@ -60,46 +61,33 @@ export function resourcePath(ref: ResourceRef): string {
   return `${base}${namespace}/${ref.plural}${name}${subresource}`;
 }
 
-/**
- * Loads the kubeconfig the operator runs with: the file given (flag or KUBECONFIG), else the in-cluster
- * ServiceAccount. Never skips CA verification: a kubeconfig that asks for it is refused.
- */
-export function loadKubeConfig(file?: string): KubeConfig {
-  const config = new KubeConfig();
-  try {
-    if (file !== undefined && file !== "") config.loadFromFile(file);
-    else if (process.env.KUBECONFIG !== undefined && process.env.KUBECONFIG !== "") config.loadFromDefault();
-    else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) config.loadFromCluster();
-    else throw new Error("no --kubeconfig, no KUBECONFIG and not running in a cluster");
-  } catch (error) {
-    throw new ConfigurationError(`cannot load a kubeconfig: ${(error as Error).message}`, { cause: error });
-  }
-  const cluster = config.getCurrentCluster();
-  if (cluster === null) throw new ConfigurationError("the kubeconfig has no current cluster");
-  if (cluster.skipTLSVerify) {
-    throw new ConfigurationError(
-      `the kubeconfig's cluster ${cluster.name} sets insecure-skip-tls-verify; give it the cluster CA instead`,
-    );
-  }
-  return config;
-}
-
-/** The Kubernetes API over HTTPS with the kubeconfig's credentials. */
+/** The Kubernetes API over HTTPS with one connection's credentials, on one keep-alive connection pool. */
 export class KubeClient {
   readonly server: string;
-  readonly #config: KubeConfig;
+  readonly #connection: ClusterConnection;
+  readonly #agent: Agent;
   readonly #timeoutMs: number;
   readonly #userAgent: string;
-  #dispatcher: Dispatcher | undefined;
-  #dispatcherResolved = false;
 
-  constructor(config: KubeConfig, options: { timeoutMs?: number; userAgent?: string } = {}) {
-    const cluster = config.getCurrentCluster();
-    if (cluster === null) throw new ConfigurationError("the kubeconfig has no current cluster");
-    this.server = cluster.server.replace(/\/+$/, "");
-    this.#config = config;
+  constructor(connection: ClusterConnection, options: { timeoutMs?: number; userAgent?: string } = {}) {
+    this.server = connection.server;
+    this.#connection = connection;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#userAgent = options.userAgent ?? "kubelab-operator";
+    this.#agent = new Agent({
+      keepAlive: true,
+      // Watches hold a connection each; requests share the rest.
+      maxSockets: 64,
+      ...(connection.ca === undefined ? {} : { ca: connection.ca }),
+      ...(connection.cert === undefined ? {} : { cert: connection.cert }),
+      ...(connection.key === undefined ? {} : { key: connection.key }),
+      ...(connection.serverName === undefined ? {} : { servername: connection.serverName }),
+    });
+  }
+
+  /** Closes idle connections; in-flight requests finish. */
+  close(): void {
+    this.#agent.destroy();
   }
 
   /** Sends one request and returns the parsed JSON body; throws ApiError or ApiConnectionError. */
@@ -108,8 +96,14 @@ export class KubeClient {
     path: string,
     options: RequestOptions = {},
   ): Promise<T> {
-    const response = await this.#send(method, path, options, options.timeoutMs ?? this.#timeoutMs);
-    const text = await response.text();
+    const signal = withTimeout(options.signal, options.timeoutMs ?? this.#timeoutMs);
+    const response = await this.#send(method, path, options, signal);
+    let text: string;
+    try {
+      text = await readAll(response);
+    } catch (error) {
+      throw new ApiConnectionError(method, path, error);
+    }
     return (text === "" ? {} : JSON.parse(text)) as T;
   }
 
@@ -194,76 +188,102 @@ export class KubeClient {
     signal: AbortSignal,
     onData: () => void = () => {},
   ): AsyncGenerator<WatchEvent> {
-    const response = await this.#send("GET", path, { query: { ...query, watch: true }, signal }, undefined);
-    const body = response.body;
-    if (body === null) return;
+    const response = await this.#send("GET", path, { query: { ...query, watch: true } }, signal);
     const decoder = new TextDecoder();
     let buffer = "";
     try {
-      for await (const chunk of body) {
+      for await (const chunk of response) {
         onData();
-        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-        let newline = buffer.indexOf("\n");
+        buffer += decoder.decode(chunk as Buffer, { stream: true });
+        // One event per line; scan by offset and keep only the unfinished tail.
+        let start = 0;
+        let newline = buffer.indexOf("\n", start);
         while (newline !== -1) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          if (line !== "") yield JSON.parse(line) as WatchEvent;
-          newline = buffer.indexOf("\n");
+          const line = buffer.slice(start, newline);
+          start = newline + 1;
+          if (line.trim() !== "") yield JSON.parse(line) as WatchEvent;
+          newline = buffer.indexOf("\n", start);
         }
+        buffer = buffer.slice(start);
       }
     } catch (error) {
       if (signal.aborted) return;
       throw new ApiConnectionError("WATCH", path, error);
+    } finally {
+      response.destroy();
     }
   }
 
-  async #send(method: string, path: string, options: RequestOptions, timeoutMs: number | undefined) {
+  #send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const context = new RequestContext(url.toString(), method as HttpMethod);
-    await this.#config.applySecurityAuthentication(context);
-    const headers: Record<string, string> = {
-      ...context.getHeaders(),
+    const headers: Record<string, string | string[]> = {
       Accept: "application/json",
       "User-Agent": this.#userAgent,
     };
-    if (options.body !== undefined) headers["Content-Type"] = options.contentType ?? ContentType.json;
-    const signals: AbortSignal[] = [];
-    if (options.signal !== undefined) signals.push(options.signal);
-    if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
-    let response;
-    try {
-      response = await fetch(url, {
+    const token = this.#connection.token();
+    if (token !== undefined && token !== "") headers.Authorization = `Bearer ${token}`;
+    const impersonation = this.#connection.impersonate;
+    if (impersonation !== undefined) {
+      headers["Impersonate-User"] = impersonation.user;
+      if (impersonation.groups.length > 0) headers["Impersonate-Group"] = [...impersonation.groups];
+    }
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    if (body !== undefined) {
+      headers["Content-Type"] = options.contentType ?? ContentType.json;
+      headers["Content-Length"] = String(Buffer.byteLength(body));
+    }
+    return new Promise((resolvePromise, reject) => {
+      const outgoing = httpsRequest(url, {
         method,
         headers,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        dispatcher: this.#sharedDispatcher(context),
-        signal: signals.length === 0 ? undefined : AbortSignal.any(signals),
+        agent: this.#agent,
+        ...(signal === undefined ? {} : { signal }),
       });
-    } catch (error) {
-      throw new ApiConnectionError(method, path, error);
-    }
-    if (response.status >= 400) {
-      const text = await response.text().catch(() => "");
-      throw apiErrorFrom(method, path, response.status, text, response.headers.get("retry-after"));
-    }
-    return response;
+      outgoing.on("error", (error) => reject(new ApiConnectionError(method, path, error)));
+      outgoing.on("response", (response) => {
+        const status = response.statusCode ?? 0;
+        if (status < 400) {
+          resolvePromise(response);
+          return;
+        }
+        readAll(response).then(
+          (text) => reject(apiErrorFrom(method, path, status, text, header(response, "retry-after"))),
+          (error: unknown) => reject(new ApiConnectionError(method, path, error)),
+        );
+      });
+      outgoing.end(body);
+    });
   }
+}
 
-  /**
-   * KubeConfig builds a new connection pool for every request; keeping the first one lets requests share
-   * TLS connections. The TLS material (CA, client certificate) does not change during the process's life;
-   * tokens, which may, travel in headers that are computed per request.
-   */
-  #sharedDispatcher(context: RequestContext): Dispatcher | undefined {
-    if (!this.#dispatcherResolved) {
-      this.#dispatcher = context.getDispatcher();
-      this.#dispatcherResolved = true;
-    }
-    return this.#dispatcher;
-  }
+function header(response: IncomingMessage, name: string): string | null {
+  const value = response.headers[name];
+  return Array.isArray(value) ? (value[0] ?? null) : (value ?? null);
+}
+
+async function readAll(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** `signal` and a timeout combined; undefined timeout: only `signal`. */
+function withTimeout(
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): AbortSignal | undefined {
+  const signals: AbortSignal[] = [];
+  if (signal !== undefined) signals.push(signal);
+  if (timeoutMs !== undefined) signals.push(AbortSignal.timeout(timeoutMs));
+  return signals.length === 0 ? undefined : AbortSignal.any(signals);
 }
 
 function apiErrorFrom(

@@ -1,11 +1,7 @@
 // Two real operator processes share one Lease: one acts, the other takes over within 20 s, never both at once.
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-import { killGroup, ManagedProcess } from "../../../bootstrap/controlplane/process.ts";
+import { killGroup } from "../../../bootstrap/controlplane/process.ts";
 import { resourcePath } from "../../../operator/runtime/client.ts";
 import { LeaderElector } from "../../../operator/runtime/leader.ts";
 import { silentOperatorLogger } from "../../../operator/runtime/log.ts";
@@ -17,32 +13,10 @@ import {
   impersonating,
   installCrds,
   labClusterStatus,
+  OperatorProcess,
 } from "./helpers.ts";
 
-const OPERATOR = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
-
-interface Replica {
-  readonly identity: string;
-  readonly process: ManagedProcess;
-  readonly healthPort: number;
-  readonly metricsPort: number;
-  logs(): Record<string, unknown>[];
-}
-
-function readLogs(path: string): Record<string, unknown>[] {
-  return readFileSync(path, "utf8")
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-/** When a replica logged `message` first, as epoch ms. */
-function loggedAt(replica: Replica, message: string): number | undefined {
-  const line = replica.logs().find((entry) => entry.message === message);
-  return line === undefined ? undefined : Date.parse(String(line.timestamp));
-}
-
-async function leaderMetric(replica: Replica): Promise<number | undefined> {
+async function leaderMetric(replica: OperatorProcess): Promise<number | undefined> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${replica.metricsPort}/metrics`)).text();
     const match = /^kubelab_leader (\d+)/m.exec(text);
@@ -55,45 +29,19 @@ async function leaderMetric(replica: Replica): Promise<number | undefined> {
 describe("leader election between two operator processes", function () {
   this.timeout(180_000);
   const leaseName = `kubelab-operator-${randomBytes(3).toString("hex")}`;
-  const replicas: Replica[] = [];
+  const replicas: OperatorProcess[] = [];
   const samples: { at: number; leaders: string[] }[] = [];
   let sampling: NodeJS.Timeout | undefined;
 
-  async function startReplica(identity: string): Promise<Replica> {
-    const plane = controlPlane();
-    const logPath = join(plane.logsDir, `operator-${identity}.log`);
-    const child = await ManagedProcess.start({
-      name: identity,
-      command: process.execPath,
-      args: [
-        OPERATOR,
-        "--kubeconfig",
-        plane.kubeconfigPath,
-        "--namespace",
-        "default",
-        "--leader-election-id",
-        leaseName,
-        "--identity",
-        identity,
-        "--bind-address",
-        "127.0.0.1",
-        "--health-port",
-        "0",
-        "--metrics-port",
-        "0",
-        "--log-level",
-        "debug",
-      ],
-      logPath,
-      stopGraceMs: 30_000,
-    });
-    const ports = await waitFor(`${identity} to serve probes`, () => {
-      const line = readLogs(logPath).find((entry) => entry.message === "serving probes and metrics");
-      return line === undefined
-        ? undefined
-        : { healthPort: Number(line.healthPort), metricsPort: Number(line.metricsPort) };
-    });
-    const replica: Replica = { identity, process: child, ...ports, logs: () => readLogs(logPath) };
+  async function startReplica(identity: string): Promise<OperatorProcess> {
+    const replica = await OperatorProcess.start(controlPlane(), identity, [
+      "--leader-election-id",
+      leaseName,
+      "--identity",
+      identity,
+      "--log-level",
+      "debug",
+    ]);
     replicas.push(replica);
     return replica;
   }
@@ -119,9 +67,7 @@ describe("leader election between two operator processes", function () {
     // Every 100 ms: which replicas say they lead. Two at once would be the failure this suite exists for.
     sampling = setInterval(() => {
       void Promise.all(
-        replicas
-          .filter((r) => r.process.running)
-          .map(async (r) => [r.identity, await leaderMetric(r)] as const),
+        replicas.filter((r) => r.process.running).map(async (r) => [r.name, await leaderMetric(r)] as const),
       ).then((values) =>
         samples.push({
           at: Date.now(),
@@ -157,7 +103,7 @@ describe("leader election between two operator processes", function () {
   });
 
   it("fails over within 20 s when the leader is killed, without overlap", async () => {
-    const [a, b] = replicas as [Replica, Replica];
+    const [a, b] = replicas as [OperatorProcess, OperatorProcess];
     const killedAt = Date.now();
     killGroup(a.process.pid, "SIGKILL");
     await a.process.exited;
@@ -170,7 +116,7 @@ describe("leader election between two operator processes", function () {
       },
     );
     const tookOverAfterMs = Date.now() - killedAt;
-    const acquiredAt = loggedAt(b, "leader election: acquired the lease; starting to act")!;
+    const acquiredAt = b.loggedAt("leader election: acquired the lease; starting to act")!;
     process.stderr.write(`      failover after SIGKILL: ${(tookOverAfterMs / 1000).toFixed(1)} s\n`);
     expect(tookOverAfterMs).to.be.at.most(20_000);
     expect(acquiredAt, "the new leader started only after the old one died").to.be.greaterThan(killedAt);
@@ -209,9 +155,9 @@ describe("leader election between two operator processes", function () {
     const handedOverAfterMs = Date.now() - stoppedAt;
     process.stderr.write(`      hand-over after SIGTERM: ${(handedOverAfterMs / 1000).toFixed(1)} s\n`);
     expect(handedOverAfterMs, "no waiting out the lease").to.be.at.most(6000);
-    const controllersStopped = loggedAt(b, "controller stopped")!;
-    const released = loggedAt(b, "leader election: released the lease")!;
-    const acquired = loggedAt(c, "leader election: acquired the lease; starting to act")!;
+    const controllersStopped = b.loggedAt("controller stopped")!;
+    const released = b.loggedAt("leader election: released the lease")!;
+    const acquired = c.loggedAt("leader election: acquired the lease; starting to act")!;
     expect(controllersStopped).to.be.at.most(released);
     expect(released).to.be.at.most(acquired);
   });

@@ -6,8 +6,10 @@ import type { NodeStatus } from "../../../../operator/api/labcluster.ts";
 import type { CachedLabCluster } from "../../../../operator/labcluster/cache.ts";
 import {
   assessNodes,
+  boundEvents,
   healthTransitionEvents,
   leaseToLabCluster,
+  MAX_NODE_EVENTS,
   MAX_STATUS_NODES,
   maxUnhealthyCount,
   nextDeadline,
@@ -180,7 +182,9 @@ describe("node health", () => {
       const health = only(assess([node("w1-k8s")], { "w1-k8s": 21_000 }));
       expect(health).to.include({ healthy: false, reason: "LeaseStale", lastHeartbeat: NOW - 21_000 });
       expect(health.since, "stale since renewTime + leaseStaleSeconds").to.equal(NOW - 1000);
-      expect(health.message).to.match(/renewed 21s ago.*Ready is True/);
+      expect(health.message).to.equal(
+        "Lease not renewed since 2026-01-01T11:59:39Z (leaseStaleSeconds 20); Ready is True",
+      );
       expect(health.deadline).to.equal(undefined);
     });
 
@@ -448,18 +452,27 @@ describe("node health", () => {
       expect(fields.nodes?.[1]).to.not.have.property("lastHeartbeat");
     });
 
+    it("keeps the status of a node that stays silent identical over time (no rewrite per reconcile)", () => {
+      const at = (now: number) =>
+        nodeStatusFields(assess([node("w1-k8s")], { "w1-k8s": 60_000 }, { now }), []);
+      expect(at(NOW)).to.deep.equal(at(NOW + 45_000));
+    });
+
     it("counts every node as expected when spec.nodes.expected is empty", () => {
       expect(nodeStatusFields(assessed(["a", "b"], ["b"]), [])).to.include({ nodeSummary: "1/2" });
     });
 
-    it(`lists at most ${MAX_STATUS_NODES} nodes, unhealthy ones first, and counts the rest`, () => {
+    it(`lists every node of a lab, but only unhealthy and expected ones (at most ${MAX_STATUS_NODES}) of a big cluster`, () => {
+      const small = nodeStatusFields(assessed(["a", "b", "c"], ["c"]), []);
+      expect(small.nodes?.map((entry) => entry.name)).to.deep.equal(["c", "a", "b"]);
       const names = Array.from({ length: 5000 }, (_, index) => `node-${String(index).padStart(4, "0")}`);
-      const health = assessed(names, ["node-4999"]);
-      const fields = nodeStatusFields(health, []);
-      expect(fields.nodes).to.have.length(MAX_STATUS_NODES);
-      expect(fields.nodes?.[0]?.name).to.equal("node-4999");
-      expect(fields.omittedNodes).to.equal(5000 - MAX_STATUS_NODES);
-      expect(fields.nodeSummary).to.equal("4999/5000");
+      const big = nodeStatusFields(assessed(names, ["node-4999"]), [{ name: "node-0001", role: "worker" }]);
+      expect(big.nodes?.map((entry) => entry.name)).to.deep.equal(["node-4999", "node-0001"]);
+      expect(big.omittedNodes).to.equal(4998);
+      expect(big.nodeSummary).to.equal("1/1");
+      const manySick = nodeStatusFields(assessed(names, names.slice(0, 300)), []);
+      expect(manySick.nodes).to.have.length(MAX_STATUS_NODES);
+      expect(manySick.nodeSummary).to.equal("4700/5000");
     });
 
     it("reports NodesHealthy True, or False naming the nodes (NodesMissing when only missing)", () => {
@@ -499,6 +512,22 @@ describe("node health", () => {
       );
       expect(missing.map((event) => event.reason)).to.deep.equal(["NodeMissing"]);
       expect(missing[0]).to.not.have.property("related");
+    });
+
+    it("summarises the Events of a mass flip instead of writing one per node", () => {
+      const events = healthTransitionEvents(
+        assessed(
+          Array.from({ length: 5000 }, (_, index) => `n${index}`),
+          Array.from({ length: 5000 }, (_, index) => `n${index}`),
+        ),
+        new Map(),
+      );
+      expect(events).to.have.length(5000);
+      const bounded = boundEvents(events);
+      expect(bounded).to.have.length(MAX_NODE_EVENTS);
+      expect(bounded.at(-1)).to.include({ reason: "NodeUnhealthy", type: "Warning" });
+      expect(bounded.at(-1)?.note).to.match(/^4991 more nodes: (n\d+, ){20}\.\.\.$/);
+      expect(boundEvents(events.slice(0, 3))).to.deep.equal(events.slice(0, 3));
     });
 
     it("wakes at the earliest Lease deadline, or a remediation wait if sooner", () => {
