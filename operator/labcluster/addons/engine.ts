@@ -179,7 +179,8 @@ export class AddonEngine implements Reconciler {
   readonly #log: Logger;
   readonly #options: AddonEngineOptions;
   readonly #policy: RestorePolicy;
-  readonly #bundles: Informer<CachedBundleConfigMap>;
+  /** Made on the first bundle reconcile (see #bundleCache). */
+  #bundles: Informer<CachedBundleConfigMap> | undefined;
   readonly #resolver: ResourceResolver;
   /** `group/version/kind` -> how it is served (undefined: not served). */
   readonly #kinds = new Map<string, ResourceInfo | undefined>();
@@ -211,17 +212,6 @@ export class AddonEngine implements Reconciler {
       labelNames: ["addon", "kind"],
       registers: [context.metrics.registry],
     });
-    this.#bundles = context.informer({
-      name: "addon-bundles",
-      path: resourcePath({
-        group: "",
-        version: "v1",
-        plural: "configmaps",
-        namespace: context.operatorNamespace,
-      }),
-      labelSelector: BUNDLE_LABEL,
-      transform: toBundleConfigMap,
-    });
     this.controller = new Controller({
       name: "addons",
       reconciler: this,
@@ -229,10 +219,6 @@ export class AddonEngine implements Reconciler {
       metrics: context.metrics,
       clock: context.clock,
       concurrency: options.concurrency ?? 4,
-    });
-    this.controller.watches(this.#bundles, (configMap) => {
-      const addon = ADDONS.find((name) => name === configMap.metadata.labels?.[BUNDLE_LABEL]);
-      return addon === undefined ? [] : [bundleQueueKey(addon)];
     });
     // A new LabCluster, a deleted one or a spec change (an addon's mode): look at every addon again.
     this.controller.watches(context.labClusters, (labCluster, previous) =>
@@ -243,9 +229,45 @@ export class AddonEngine implements Reconciler {
     context.addController(this.controller);
   }
 
-  /** The informer of the bundle ConfigMaps (a part's event source: bundle changes show in status). */
-  get bundleInformer(): Informer<CachedBundleConfigMap> {
-    return this.#bundles;
+  /**
+   * The bundle ConfigMaps' cache, made and started by the first bundle reconcile (on the leader) rather than
+   * at setup: the manager starts controllers only once every setup informer has listed, so a setup informer
+   * the operator may not read (RBAC) would stop node health too. Here it only holds the addons back, and says
+   * so in their conditions. Undefined while its first list is not in.
+   */
+  async #bundleCache(signal: AbortSignal): Promise<Informer<CachedBundleConfigMap> | undefined> {
+    if (this.#bundles === undefined) {
+      const informer = this.#context.informer({
+        name: "addon-bundles",
+        path: resourcePath({
+          group: "",
+          version: "v1",
+          plural: "configmaps",
+          namespace: this.#context.operatorNamespace,
+        }),
+        labelSelector: BUNDLE_LABEL,
+        transform: toBundleConfigMap,
+      });
+      const onEvent = (configMap: CachedBundleConfigMap) => {
+        const addon = ADDONS.find((name) => name === configMap.metadata.labels?.[BUNDLE_LABEL]);
+        if (addon !== undefined) this.controller.enqueue(bundleQueueKey(addon), "bundle ConfigMap changed");
+      };
+      informer.addHandlers({
+        onAdd: onEvent,
+        onUpdate: (_previous, object) => onEvent(object),
+        onDelete: onEvent,
+      });
+      informer.start();
+      this.#bundles = informer;
+    }
+    if (this.#bundles.hasSynced()) return this.#bundles;
+    const timeout = AbortSignal.timeout(this.#options.watchSyncTimeoutMs ?? 30_000);
+    try {
+      await this.#bundles.waitForSync(AbortSignal.any([signal, timeout]));
+      return this.#bundles;
+    } catch {
+      return undefined;
+    }
   }
 
   async reconcile(key: string, context: ReconcileContext): Promise<Action> {
@@ -310,7 +332,17 @@ export class AddonEngine implements Reconciler {
   // -------------------------------------------------------------------------------------------------------
 
   async #reconcileBundle(state: AddonState, context: ReconcileContext): Promise<Action> {
-    const decoded = decodeBundle(state.addon, this.#bundles.list());
+    const bundles = await this.#bundleCache(context.signal);
+    if (bundles === undefined) {
+      if (context.signal.aborted) return Action.awaitChange();
+      const where = `ConfigMaps labelled ${BUNDLE_LABEL} in ${this.#context.operatorNamespace}`;
+      this.#setProblem(state, {
+        reason: "BundleUnreadable",
+        message: `the ${where} could not be listed (RBAC? the operator log says why); retrying`,
+      });
+      return Action.requeueAfter(30_000);
+    }
+    const decoded = decodeBundle(state.addon, bundles.list());
     switch (decoded.kind) {
       case "ok": {
         const unknown = await this.#useBundle(state, decoded.bundle, context);
