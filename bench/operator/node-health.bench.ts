@@ -312,13 +312,16 @@ registerBench({
         await flipNodes.create();
         await applyLabCluster("scale", {}, plane);
         const operator = await OperatorProcess.start(plane, `scale-${size}`, ["--no-leader-election"]);
-        let status: LabClusterStatus = {};
-        let statusAt = 0;
         let firstFullStatusAt: number | undefined;
+        /** The flip being timed: resolved by the first status event that shows it. */
+        let expecting: { name: string; down: boolean; seen: (at: number) => void } | undefined;
         const watcher = statusWatcher(client, "scale", (current, at) => {
-          status = current;
-          statusAt = at;
           if (firstFullStatusAt === undefined && current.readyNodes === size) firstFullStatusAt = at;
+          if (expecting === undefined) return;
+          const entry = current.nodes?.find((node) => node.name === expecting!.name);
+          // Unhealthy nodes are listed first, so a healthy node is either listed ready or not listed.
+          const shows = expecting.down ? entry?.ready === false : entry === undefined || entry.ready;
+          if (shows) expecting.seen(at);
         });
         try {
           await waitFor("the first status with every node ready", () => firstFullStatusAt, {
@@ -335,20 +338,20 @@ registerBench({
           for (let flip = 0; flip < flips; flip++) {
             const name = flipNodes.names[Math.floor(flip / 2) % flipNodes.names.length]!;
             const down = flip % 2 === 0;
+            const seenAt = new Promise<number>((resolve) => (expecting = { name, down, seen: resolve }));
             const sentAt = Date.now();
             await flipNodes.setReady(name, !down);
-            const seen = await waitFor(
-              `status to show ${name} ${down ? "not ready" : "ready"}`,
-              () => {
-                if (statusAt < sentAt) return undefined;
-                const entry = status.nodes?.find((node) => node.name === name);
-                const shows = down
-                  ? entry?.ready === false
-                  : (entry === undefined || entry.ready) && status.readyNodes === size;
-                return shows ? statusAt : undefined;
-              },
-              { timeoutMs: 30_000, intervalMs: 5 },
-            );
+            let timer: NodeJS.Timeout | undefined;
+            const seen = await Promise.race([
+              seenAt,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(
+                  () => reject(new Error(`status never showed ${name} ${down ? "not ready" : "ready"}`)),
+                  60_000,
+                );
+              }),
+            ]).finally(() => clearTimeout(timer));
+            expecting = undefined;
             latencies.push(seen - sentAt);
             // Back up the same node only after this flip was seen.
             if (!down) await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,7 +1,10 @@
 // The controller runtime against a real API server: dedup under an event storm, backoff, informer recovery.
 import { expect } from "chai";
 
+import { join } from "node:path";
+
 import { startControlPlane, type ControlPlane } from "../../../bootstrap/controlplane/engine.ts";
+import { runProcess } from "../../../bootstrap/process.ts";
 import { nodesPart } from "../../../operator/labcluster/nodes.ts";
 import { resourcePath } from "../../../operator/runtime/client.ts";
 import { controlPlane, ENVTEST_NODES, waitFor } from "../../envtest/index.ts";
@@ -252,6 +255,56 @@ describe("operator runtime on a real API server", function () {
         informer: "labclusters",
       });
       expect(restarts).to.be.greaterThan(0);
+    });
+
+    it("re-lists when its resourceVersion was compacted away while the API server was down (410 Gone)", async () => {
+      const running = operator!;
+      const expired = () =>
+        running.metrics.value("kubelab_informer_relists_total", {
+          informer: "labclusters",
+          reason: "expired",
+        });
+      const before = await expired();
+      // Move etcd's revision on, then compact everything before it with the API server down: the informers'
+      // resourceVersion no longer exists when they resume.
+      for (let index = 0; index < 20; index++) {
+        await applyLabCluster(
+          "recovery",
+          { nodes: { expected: [{ name: `n${index}`, role: "worker" }] } },
+          plane,
+        );
+      }
+      await plane.stopComponents(["kube-apiserver"]);
+      const etcd = plane.etcd;
+      const etcdctl = (...args: string[]) =>
+        runProcess(
+          plane.binaries.path("etcdctl"),
+          [
+            `--endpoints=${etcd.endpoint}`,
+            `--cacert=${etcd.caCertPath}`,
+            `--cert=${etcd.certPath}`,
+            `--key=${etcd.keyPath}`,
+            ...args,
+          ],
+          {
+            timeoutMs: 30_000,
+            signal: new AbortController().signal,
+            logFile: join(plane.logsDir, "etcdctl.log"),
+          },
+        );
+      const status = JSON.parse((await etcdctl("endpoint", "status", "-w", "json")).stdout) as {
+        Status: { header: { revision: number } };
+      }[];
+      await etcdctl("compact", String(status[0]!.Status.header.revision));
+      await plane.startComponents(["kube-apiserver"]);
+      await waitFor("a re-list after 410 Gone", async () => (await expired()) > before, {
+        timeoutMs: 60_000,
+      });
+      await applyLabCluster("recovery", { nodes: { expected: [{ name: "d", role: "worker" }] } }, plane);
+      await waitFor("the cache to work after the re-list", async () => {
+        const current = await labClusterStatus("recovery", plane);
+        return current.nodes?.some((node) => node.name === "d");
+      });
     });
 
     it("re-lists a watch that stays silent longer than the stall timeout", async () => {
