@@ -157,17 +157,25 @@ export async function deleteAndWaitRestored(object: BundleObject, timeoutMs = 30
   );
 }
 
-/** Deletes objects (CRDs included) and waits until they are gone. */
+/**
+ * Deletes objects (CRDs included) and waits until they are gone; the error names those that stay. Up to 3
+ * minutes: on a busy machine the API server's CRD finalizer can fail with "storage is (re)initializing" and
+ * retry a minute later.
+ */
 export async function deleteObjects(objects: readonly BundleObject[]): Promise<void> {
   const client = adminClient();
   for (const object of objects) await client.delete(await pathOf(object));
+  let left: string[] = [];
   await waitFor(
     "the addon objects gone",
     async () => {
-      for (const object of objects) if ((await readObject(object)) !== undefined) return false;
+      left = [];
+      for (const object of objects)
+        if ((await readObject(object)) !== undefined) left.push(objectIdentity(object));
+      if (left.length > 0) throw new Error(`still there: ${left.slice(0, 5).join(", ")}`);
       return true;
     },
-    { timeoutMs: 60_000 },
+    { timeoutMs: 180_000 },
   );
 }
 

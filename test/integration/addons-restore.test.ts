@@ -94,7 +94,7 @@ describe("addon restoration on a real control plane", function () {
   });
 
   after(async function () {
-    this.timeout(180_000);
+    this.timeout(300_000);
     await operator?.stop();
     await deleteLabCluster(LAB);
     await deleteBundles();

@@ -73,7 +73,7 @@ describe("an unavailable addon workload on a real control plane", function () {
   });
 
   after(async function () {
-    this.timeout(120_000);
+    this.timeout(300_000);
     await operator?.stop();
     await deleteLabCluster(LAB);
     await deleteBundles();
