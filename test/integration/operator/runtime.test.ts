@@ -190,8 +190,14 @@ describe("operator runtime on a real API server", function () {
           timeoutMs: 60_000,
         },
       );
-      expect(running.operator.controller.queue.failures("forbidden"), "backoff reset after success").to.equal(
-        0,
+      // The status write lands before that reconcile returns (it still records its Events): the reset
+      // happens when it returns, so wait for it rather than read it at once.
+      await waitFor(
+        "backoff reset after success",
+        () => running.operator.controller.queue.failures("forbidden") === 0,
+        {
+          timeoutMs: 10_000,
+        },
       );
     });
   });
