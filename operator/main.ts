@@ -92,10 +92,11 @@ async function warnIfCrdMissing(client: KubeClient, log: Logger): Promise<void> 
 /**
  * Commands beside `run`, loaded only when named so that the operator process never pays for their modules.
  * Each resolves the command's entry point, which gets the arguments after its name and resolves the exit
- * code. The snapshot agent is one entry:
- * `snapshot: async () => (await import("./snapshot/cli.ts")).main`.
+ * code. `snapshot` is the etcd snapshot agent the backup CronJob runs (`kubelab-operator snapshot save ...`).
  */
-const SUBCOMMANDS: Readonly<Record<string, () => Promise<(argv: readonly string[]) => Promise<number>>>> = {};
+const SUBCOMMANDS: Readonly<Record<string, () => Promise<(argv: readonly string[]) => Promise<number>>>> = {
+  snapshot: async () => (await import("./snapshot/cli.ts")).main,
+};
 
 async function main(argv: readonly string[]): Promise<number> {
   const [first, ...rest] = argv;
