@@ -7,6 +7,7 @@ import { backup, backups } from "./commands/backup.ts";
 import { down } from "./commands/down.ts";
 import { init } from "./commands/init.ts";
 import { kubeconfig } from "./commands/kubeconfig.ts";
+import { restore } from "./commands/restore.ts";
 import { ssh } from "./commands/ssh.ts";
 import { status } from "./commands/status.ts";
 import { up } from "./commands/up.ts";
@@ -41,6 +42,22 @@ const ENVIRONMENT_HELP = `
 Environment:
   KUBELAB_API_TIMEOUT_SECONDS    how long to wait for the API server (default 300)
   KUBELAB_READY_TIMEOUT_SECONDS  how long to wait for nodes to be Ready (default 900)`;
+
+const RESTORE_HELP = `
+The kubeadm procedure on the control plane: the snapshot file is checked first (sha256 as recorded,
+etcdutl snapshot status; a bad file changes nothing), kube-apiserver and etcd stop, etcdutl restores the
+snapshot into a NEW data directory, etcd is pointed at it, both start again, and the command waits until
+the API server answers and every node is Ready. Objects created since the snapshot are gone; the old data
+directory stays (vagrant, kind: /var/lib/etcd on the control plane; sim: ${WORK_DIR_NAME}/sim/cluster/etcd).
+Snapshots that were never verified by a trial restore are refused.
+
+Examples:
+  bootstrap backups                               the snapshots, newest first
+  bootstrap restore                               the newest verified snapshot, after a question
+  bootstrap restore --snapshot latest --yes       the same, without asking (scripts, CI)
+  bootstrap restore --snapshot etcd-20261126-230000-ab12
+Exit codes: 0 restored (or declined), 1 the restore failed (the message names the step and the log),
+  2 unknown or unverified snapshot, or no terminal and no --yes (nothing changed), 130 interrupted`;
 
 /** Parses `--workers N`: a whole number from 0 to 50 (lab.yaml's limit). */
 function parseWorkers(value: string): number {
@@ -247,6 +264,20 @@ Exit codes: 0 a verified snapshot was recorded, 1 the Job failed or recorded not
     .description("list the lab's etcd snapshots (EtcdSnapshot objects), newest first")
     .action(async (_options: object, command: Command) => {
       await backups(globalOptions(command), io);
+    });
+
+  program
+    .command("restore")
+    .description("bring the lab's etcd back to a verified snapshot (asks first; the old etcd data is kept)")
+    .option(
+      "--snapshot <name>",
+      "an EtcdSnapshot name (bootstrap backups), or latest: the newest verified",
+      "latest",
+    )
+    .option("-y, --yes", "do not ask (needed when there is no terminal)")
+    .addHelpText("after", RESTORE_HELP)
+    .action(async (options: { snapshot: string; yes?: boolean }, command: Command) => {
+      await restore(globalOptions(command), options, io);
     });
 
   return program;

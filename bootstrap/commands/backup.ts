@@ -7,6 +7,8 @@ import {
   closeLogger,
   existingOrConfiguredLab,
   openSession,
+  providerContextOf,
+  providerFor,
   type CommandIo,
   type GlobalOptions,
   type LabSession,
@@ -26,21 +28,37 @@ async function labKubeConfig(session: LabSession) {
   return loadKubeConfig(session.workDir.kubeconfigFile);
 }
 
-/** Runs the backup CronJob once, waits for its Job, and prints the verified snapshot it recorded. */
+/**
+ * Takes a snapshot now and prints it: runs the backup CronJob once and waits for its Job, or, on providers
+ * that cannot run its pod (sim), the provider's own backupEtcd with the same agent on the host.
+ */
 export async function backup(global: GlobalOptions, options: BackupOptions, io: CommandIo): Promise<void> {
   const session = await openSession(global, io);
   try {
     const config = await labKubeConfig(session);
-    const result = await runBackup(config, {
-      ...(options.labCluster === undefined ? {} : { labCluster: options.labCluster }),
-      signal: io.signal,
-      progress: (line) => session.logger.info(line),
-    });
-    const verification = result.snapshot.status?.verification;
+    const lab = await existingOrConfiguredLab(session);
+    const provider = providerFor(lab);
+    const labCluster = options.labCluster === undefined ? {} : { labCluster: options.labCluster };
+    // Providers whose pods are simulated take the snapshot themselves; the others run the CronJob.
+    const snapshot =
+      provider.backupEtcd === undefined
+        ? (
+            await runBackup(config, {
+              ...labCluster,
+              signal: io.signal,
+              progress: (line) => session.logger.info(line),
+            })
+          ).snapshot
+        : await provider.backupEtcd(
+            lab,
+            { kubeconfigPath: session.workDir.kubeconfigFile, ...labCluster },
+            providerContextOf(session, (node, line) => session.logger.info(`${node}: ${line}`)),
+          );
+    const verification = snapshot.status?.verification;
     io.stdout.write(
-      `snapshot ${result.snapshot.metadata.name} on ${result.snapshot.spec.node}: ` +
-        `${result.snapshot.spec.directory}/${result.snapshot.spec.fileName}, revision ` +
-        `${result.snapshot.spec.etcd.revision}, ${verification?.verified === true ? "verified" : "not verified"}` +
+      `snapshot ${snapshot.metadata.name} on ${snapshot.spec.node}: ` +
+        `${snapshot.spec.directory}/${snapshot.spec.fileName}, revision ` +
+        `${snapshot.spec.etcd.revision}, ${verification?.verified === true ? "verified" : "not verified"}` +
         `${verification === undefined ? "" : ` (${verification.message})`}\n`,
     );
   } finally {

@@ -18,7 +18,16 @@ import {
   TESTED_KIND_VERSION,
 } from "./kind/config.ts";
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "./node-io.ts";
-import type { NodePhase, NodeStatus, Provider, ProviderContext, RunScriptOptions } from "./provider.ts";
+import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import { restoreEtcdWithScript } from "../restore-on-node.ts";
+import type {
+  EtcdRestoreResult,
+  NodePhase,
+  NodeStatus,
+  Provider,
+  ProviderContext,
+  RunScriptOptions,
+} from "./provider.ts";
 
 /** The one line a user without kind needs (kind builds from Go modules; it also needs a container engine). */
 export const KIND_INSTALL_HINT = `install Docker and kind (go install sigs.k8s.io/kind@${TESTED_KIND_VERSION}, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation), or run a lab without containers: bootstrap up --provider sim`;
@@ -223,6 +232,15 @@ export class KindProvider implements Provider {
   }
 
   /** kind's kubeconfig names https://127.0.0.1:<port>, the API server port kind publishes on the host. */
+  /**
+   * Runs restore-etcd.sh in the control-plane container (docker exec): a kind node is a kubeadm node, with
+   * static pods, containerd's ctr and crictl. The snapshot is in the container's backup directory, where
+   * the CronJob wrote it; it goes with the container when the lab is destroyed.
+   */
+  async restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult> {
+    return restoreEtcdWithScript(this, lab, snapshot, context);
+  }
+
   async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
     const { stdout } = await this.#kind(["get", "kubeconfig", "--name", lab.name], context, {
       timeoutMs: KIND_TIMEOUTS.list,

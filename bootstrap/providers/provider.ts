@@ -1,4 +1,7 @@
 // The node provider contract: what the plan needs from vagrant, sim and kind, and nothing more.
+import { join } from "node:path";
+
+import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import type { Lab, LabNode, ProviderName } from "../config.ts";
 import type { Logger } from "../log.ts";
 
@@ -36,6 +39,34 @@ export interface ProviderCapabilities {
   readonly shell: boolean;
   /** Kubernetes is installed by the node scripts (kubeadm init/join). False for sim and kind. */
   readonly installsKubernetes: boolean;
+}
+
+/**
+ * The lab's snapshots on the host: `.kubelab/backups/`. Vagrant syncs the control plane's backup directory
+ * (spec.etcdBackup.hostPath) here and sim saves here directly, so snapshots outlive `bootstrap down`, which
+ * never removes this directory.
+ */
+export function hostBackupsDir(workDir: string): string {
+  return join(workDir, BACKUPS_DIR_NAME);
+}
+
+/** The name of that directory inside `.kubelab/`. */
+export const BACKUPS_DIR_NAME = "backups";
+
+/** What `backupEtcd` needs besides the lab. */
+export interface EtcdBackupOptions {
+  /** The lab's admin kubeconfig on the host (the agent records the EtcdSnapshot with it). */
+  readonly kubeconfigPath: string;
+  /** The LabCluster the snapshot belongs to; the only one when undefined (none: no owner). */
+  readonly labCluster?: string;
+}
+
+/** Where a restore left etcd. */
+export interface EtcdRestoreResult {
+  /** The new data directory etcd runs on now (on the control-plane node, or on the host for sim). */
+  readonly dataDir: string;
+  /** The data directory it ran on before, left untouched (kept for a manual roll back). */
+  readonly previousDataDir: string;
 }
 
 /**
@@ -93,4 +124,22 @@ export interface Provider {
 
   /** Interactive shell or command on a node with the terminal attached; resolves with its exit code. */
   ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number>;
+
+  /**
+   * Takes a verified etcd snapshot now and records its EtcdSnapshot object, resolving with that object.
+   * Only for providers whose cluster cannot run the operator's backup CronJob for real (sim: KWOK only
+   * pretends to run pods, so the Job would record nothing); `bootstrap backup` runs the CronJob as a Job
+   * when this is undefined. Throws StepError/CommandError when the snapshot failed or did not verify.
+   */
+  backupEtcd?(lab: Lab, options: EtcdBackupOptions, context: ProviderContext): Promise<EtcdSnapshot>;
+
+  /**
+   * Restores `snapshot` (already chosen and confirmed by the user) on the control plane, the kubeadm way:
+   * verifies the file first (sha256 and etcdutl status; a failure changes nothing and throws StepError),
+   * stops kube-apiserver and etcd, `etcdutl snapshot restore`s into a NEW data directory, points etcd at
+   * it, starts both again and resolves once the API server answers. The previous data directory is kept.
+   * Waiting for the nodes to be Ready is the caller's (through the API). Not idempotent as a whole: each
+   * call makes a new data directory from the snapshot.
+   */
+  restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
 }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 
+import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import type { Lab, LabNode } from "../config.ts";
 import type { BinarySet } from "../controlplane/binaries.ts";
 import { isRunning, killGroup, tailOfFile } from "../controlplane/process.ts";
@@ -15,8 +16,15 @@ import { FileMode, readTextIfExists, writeFileAtomic } from "../files.ts";
 import { INSTALLED_KUBEADM_VERSION, renderInitConfiguration } from "../kubeadm.ts";
 import { abortReason, runProcess } from "../process.ts";
 import { randomBootstrapToken } from "../token.ts";
-import type { NodeStatus, Provider, ProviderContext } from "./provider.ts";
+import type {
+  EtcdBackupOptions,
+  EtcdRestoreResult,
+  NodeStatus,
+  Provider,
+  ProviderContext,
+} from "./provider.ts";
 import {
+  keptAcrossRestarts,
   labNodeSpecs,
   labSpec,
   readSpec,
@@ -127,6 +135,28 @@ export class SimProvider implements Provider {
    * kills any component process of this lab that is still around, and removes .kubelab/sim.
    */
   async destroy(_lab: Lab, context: ProviderContext): Promise<void> {
+    await this.#stop(context);
+    await rm(simPaths(context.workDir).dir, { recursive: true, force: true });
+  }
+
+  /** Runs the snapshot agent on the host against the lab's etcd (KWOK would not run the CronJob's pod). */
+  async backupEtcd(lab: Lab, options: EtcdBackupOptions, context: ProviderContext): Promise<EtcdSnapshot> {
+    const { simBackupEtcd } = await import("./sim/etcd.ts");
+    return simBackupEtcd(lab, options, context);
+  }
+
+  /** Restores into a new etcd data dir and restarts the control plane on it; see sim/etcd.ts. */
+  async restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult> {
+    const { simRestoreEtcd } = await import("./sim/etcd.ts");
+    const control = {
+      stop: (stopContext: ProviderContext) => this.#stop(stopContext),
+      start: (startContext: ProviderContext) => this.createNodes(lab, lab.nodes, startContext),
+    };
+    return simRestoreEtcd(control, snapshot, context);
+  }
+
+  /** Stops the supervisor and any component of the lab still around; the lab's data stays. */
+  async #stop(context: ProviderContext): Promise<void> {
     const paths = simPaths(context.workDir);
     const state = await readSupervisorState(paths.supervisor);
     if (state !== undefined && supervisorAlive(state, context.workDir)) {
@@ -137,7 +167,6 @@ export class SimProvider implements Provider {
       if (isRunning(state.pid)) killGroup(state.pid, "SIGKILL");
     }
     await killLeftovers(paths, state);
-    await rm(paths.dir, { recursive: true, force: true });
   }
 
   runScript(node: LabNode): Promise<string> {
@@ -191,10 +220,7 @@ export class SimProvider implements Provider {
       : undefined;
     await killLeftovers(paths, state);
     await mkdir(paths.dir, { recursive: true, mode: FileMode.secretDirectory });
-    await writeSpec(paths.spec, {
-      ...labSpec(lab, binaries.dir),
-      ...(previous?.ports === undefined ? {} : { ports: previous.ports }),
-    });
+    await writeSpec(paths.spec, { ...labSpec(lab, binaries.dir), ...keptAcrossRestarts(previous) });
     await rm(paths.supervisor, { force: true });
     progress(
       previous === undefined

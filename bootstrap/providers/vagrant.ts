@@ -1,6 +1,6 @@
 // The vagrant provider: the classic lab on VirtualBox or libvirt VMs, driven through the `vagrant` CLI.
 import { readFileSync } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 import type { Lab, LabNode } from "../config.ts";
@@ -11,7 +11,18 @@ import { runProcess } from "../process.ts";
 import { shellQuote } from "../provision/script.ts";
 import { nodeLogPath } from "../workdir.ts";
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "./node-io.ts";
-import type { NodeStatus, Provider, ProviderContext, RunScriptOptions } from "./provider.ts";
+import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
+import { restoreEtcdWithScript } from "../restore-on-node.ts";
+import {
+  BACKUPS_DIR_NAME,
+  hostBackupsDir,
+  type EtcdRestoreResult,
+  type NodeStatus,
+  type Provider,
+  type ProviderContext,
+  type RunScriptOptions,
+} from "./provider.ts";
 import {
   allowedHostOnlyRanges,
   hostOnlyCidrAllowed,
@@ -64,7 +75,16 @@ export interface VagrantNodeList {
   readonly hostOnlyCidr: string;
   readonly netmask: string;
   readonly nodes: readonly { name: string; role: string; ip: string; cpus: number; memoryMiB: number }[];
+  /**
+   * The control plane's etcd backup directory (the LabCluster's spec.etcdBackup.hostPath, default
+   * /var/lib/kubelab/etcd-backups) as a synced folder of `backups/` next to the Vagrantfile (.kubelab/):
+   * the snapshots live on the host, so they outlive `bootstrap down` and a new lab can be restored.
+   */
+  readonly backups: { readonly hostDir: string; readonly guestDir: string };
 }
+
+/** The guest side of the backups synced folder: the LabCluster's default spec.etcdBackup.hostPath. */
+export const VAGRANT_GUEST_BACKUP_DIR = labClusterSpecSchema.parse({}).etcdBackup.hostPath;
 
 /**
  * Drives `vagrant` with the Vagrantfile and nodes.json rendered into the work dir (VAGRANT_CWD), so the
@@ -234,10 +254,17 @@ export class VagrantProvider implements Provider {
     });
   }
 
+  /** Runs restore-etcd.sh on the control plane (the snapshot is in the synced backups folder). */
+  async restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult> {
+    return restoreEtcdWithScript(this, lab, snapshot, context);
+  }
+
   async #writeFiles(lab: Lab, context: ProviderContext): Promise<void> {
     for (const [name, content] of this.renderFiles(lab)) {
       await writeFileAtomic(join(context.workDir, name), content);
     }
+    // The synced folder's host side must exist before `vagrant up`; owner-only (snapshots hold Secrets).
+    await mkdir(hostBackupsDir(context.workDir), { recursive: true, mode: 0o700 });
   }
 
   #vagrant(
@@ -283,6 +310,7 @@ export function vagrantNodeList(lab: Lab): VagrantNodeList {
       cpus: node.cpus,
       memoryMiB: node.memoryMiB,
     })),
+    backups: { hostDir: BACKUPS_DIR_NAME, guestDir: VAGRANT_GUEST_BACKUP_DIR },
   };
 }
 

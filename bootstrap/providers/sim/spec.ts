@@ -71,8 +71,26 @@ export const simSpecSchema = z.object({
   nodes: z.array(nodeSpecSchema),
   /** Set after the first start, so a restarted lab keeps its API server address (the kubeconfig's). */
   ports: portsSchema.optional(),
+  /**
+   * etcd's data directory when it is not the control plane's own (`cluster/etcd`): set by `bootstrap
+   * restore` to the directory it restored a snapshot into; the earlier directories stay as they were.
+   */
+  etcdDataDir: z.string().optional(),
 });
 export type SimSpec = z.infer<typeof simSpecSchema>;
+
+/** How to reach the running etcd as a client, and the member as `etcdutl snapshot restore` must rebuild it. */
+const etcdAccessSchema = z.object({
+  endpoint: z.string(),
+  caCertPath: z.string(),
+  certPath: z.string(),
+  keyPath: z.string(),
+  dataDir: z.string(),
+  name: z.string(),
+  peerUrl: z.string(),
+  initialCluster: z.string(),
+});
+export type SimEtcdAccess = z.infer<typeof etcdAccessSchema>;
 
 /** supervisor.json: the supervisor's own account of where it stands. */
 export const supervisorStateSchema = z.object({
@@ -87,6 +105,8 @@ export const supervisorStateSchema = z.object({
   error: z.string().optional(),
   /** Start time of the control plane in ms, for `status` and the logs. */
   startMs: z.number().optional(),
+  /** The running etcd (backups and restores of the sim provider use it). */
+  etcd: etcdAccessSchema.optional(),
 });
 export type SupervisorState = z.infer<typeof supervisorStateSchema>;
 
@@ -120,6 +140,17 @@ export function labSpec(lab: Lab, binariesDir: string): SimSpec {
     advertiseAddress: lab.controlPlane.ip,
     apiServerSans: [lab.controlPlane.name, lab.controlPlane.ip],
     nodes: labNodeSpecs(lab),
+  };
+}
+
+/**
+ * What a restart keeps of the previous spec.json: the ports (so the kubeconfig stays valid) and etcd's
+ * data directory (a restored one stays in use); everything else comes from lab.yaml again.
+ */
+export function keptAcrossRestarts(previous: SimSpec | undefined): Pick<SimSpec, "ports" | "etcdDataDir"> {
+  return {
+    ...(previous?.ports === undefined ? {} : { ports: previous.ports }),
+    ...(previous?.etcdDataDir === undefined ? {} : { etcdDataDir: previous.etcdDataDir }),
   };
 }
 

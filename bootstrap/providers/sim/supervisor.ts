@@ -39,7 +39,12 @@ async function main(workDir: string): Promise<void> {
       components: plane?.pids ?? {},
       ...(plane === undefined
         ? {}
-        : { server: plane.server, ports: plane.ports, startMs: plane.timings.totalMs }),
+        : {
+            server: plane.server,
+            ports: plane.ports,
+            startMs: plane.timings.totalMs,
+            etcd: { ...plane.etcd, dataDir: spec.etcdDataDir ?? plane.etcd.dataDir },
+          }),
       ...(error === undefined ? {} : { error }),
     });
   };
@@ -91,6 +96,8 @@ async function main(workDir: string): Promise<void> {
       advertiseAddress: spec.advertiseAddress,
       apiServerSans: spec.apiServerSans,
       ...(spec.ports === undefined ? {} : { ports: spec.ports }),
+      // A restored data directory (bootstrap restore): etcd's last --data-dir wins over the engine's own.
+      ...(spec.etcdDataDir === undefined ? {} : { extraArgs: { etcd: [`--data-dir=${spec.etcdDataDir}`] } }),
       startTimeoutMs: 180_000,
       logger,
       onUnexpectedExit: (component) => void restart(component),

@@ -38,7 +38,7 @@ describe("providers/vagrant/Vagrantfile", () => {
     ]);
   });
 
-  it("uses the box, shares nothing from the host, and needs Vagrant 2.4", async () => {
+  it("uses the box, shares no project folder (/vagrant), and needs Vagrant 2.4", async () => {
     const calls = await evaluate({ vagrant: { box: "bento/ubuntu-24.04", boxVersion: "202502.21.0" } });
     expect(args(calls, "require_version")).to.deep.equal([[">= 2.4.0"]]);
     expect(args(calls, "vm.box")).to.deep.equal([["bento/ubuntu-24.04"]]);
@@ -54,6 +54,34 @@ describe("providers/vagrant/Vagrantfile", () => {
     expect(args(calls, "vm.define(m-k8s).vm.provider(virtualbox).cpus")).to.deep.equal([[4]]);
     expect(args(calls, "vm.define(m-k8s).vm.provider(virtualbox).memory")).to.deep.equal([[8192]]);
     expect(args(calls, "vm.define(w1-k8s).vm.provider(libvirt).memory")).to.deep.equal([[4096]]);
+  });
+
+  it("syncs the control plane's etcd backup dir to .kubelab/backups/ (root-only), and no worker's", async () => {
+    const calls = await evaluate({ workers: { count: 1 } });
+    expect(args(calls, "vm.define(m-k8s).vm.synced_folder")).to.deep.equal([
+      [
+        "backups",
+        "/var/lib/kubelab/etcd-backups",
+        {
+          type: "virtualbox",
+          create: true,
+          owner: "root",
+          group: "root",
+          mount_options: ["dmode=0700", "fmode=0600"],
+        },
+      ],
+    ]);
+    expect(args(calls, "vm.define(w1-k8s).vm.synced_folder")).to.deep.equal([]);
+  });
+
+  it("uses virtiofs with shared memory for the backup dir on libvirt", async () => {
+    const calls = await evaluate({ vagrant: { provider: "libvirt" }, workers: { count: 0 } });
+    expect(args(calls, "vm.define(m-k8s).vm.synced_folder")).to.deep.equal([
+      ["backups", "/var/lib/kubelab/etcd-backups", { type: "virtiofs" }],
+    ]);
+    expect(args(calls, "vm.define(m-k8s).vm.provider(libvirt).memorybacking")).to.deep.equal([
+      [":access", { mode: "shared" }],
+    ]);
   });
 
   it("creates the owner-only drop folder the provider uploads scripts into", async () => {

@@ -1,0 +1,92 @@
+// `bootstrap restore`: bring the lab's etcd back to a verified snapshot, through the provider, then wait for the nodes.
+import { createInterface } from "node:readline/promises";
+
+import { listBackups } from "../backup.ts";
+import { StateError, UsageError } from "../errors.ts";
+import { readTextIfExists } from "../files.ts";
+import { loadKubeConfig, waitForNodesReady } from "../kube.ts";
+import { chooseSnapshot, LATEST, restoreSummary } from "../restore.ts";
+import { acquireLock } from "../state.ts";
+import {
+  closeLogger,
+  existingOrConfiguredLab,
+  openSession,
+  providerContextOf,
+  providerFor,
+  recordLog,
+  secondsFromEnv,
+  type CommandIo,
+  type GlobalOptions,
+} from "./common.ts";
+
+export interface RestoreOptions {
+  /** A snapshot name, or `latest` (the newest verified one). */
+  readonly snapshot?: string;
+  readonly yes?: boolean;
+}
+
+/**
+ * Chooses the snapshot (refusing one that was never verified), asks for confirmation on a terminal
+ * (without one it needs --yes: UsageError, exit 2, nothing changed), restores it through the provider
+ * (which verifies the file again before it stops anything) and waits until every node of the lab is Ready.
+ */
+export async function restore(global: GlobalOptions, options: RestoreOptions, io: CommandIo): Promise<void> {
+  const session = await openSession(global, io);
+  try {
+    const lab = await existingOrConfiguredLab(session);
+    const kubeconfigPath = session.workDir.kubeconfigFile;
+    if ((await readTextIfExists(kubeconfigPath)) === undefined) {
+      throw new StateError(`lab ${lab.name} has no kubeconfig yet (${kubeconfigPath})`, {
+        hint: "run `bootstrap up` first",
+      });
+    }
+    const { snapshots } = await listBackups(loadKubeConfig(kubeconfigPath));
+    const snapshot = chooseSnapshot(snapshots, options.snapshot ?? LATEST);
+    const summary = restoreSummary(lab.name, snapshot);
+    if (options.yes !== true) {
+      if (io.stdin.isTTY !== true || io.stdout.isTTY !== true) {
+        throw new UsageError(
+          `bootstrap restore replaces lab ${lab.name}'s etcd with snapshot ${snapshot.metadata.name} and needs confirmation`,
+          { hint: "run it in a terminal to be asked, or pass --yes" },
+        );
+      }
+      io.stdout.write(`${summary}\n`);
+      const prompt = createInterface({ input: io.stdin, output: io.stdout });
+      const answer = await prompt.question("Restore? [y/N] ", { signal: io.signal });
+      prompt.close();
+      if (!/^y(es)?$/i.test(answer.trim())) {
+        io.stdout.write("Nothing restored.\n");
+        return;
+      }
+    } else {
+      io.stdout.write(`${summary}\n`);
+    }
+    recordLog(session, "restore");
+    const release = await acquireLock(session.workDir.root, "restore");
+    try {
+      const provider = providerFor(lab);
+      const context = providerContextOf(session, (node, line) => io.stdout.write(`  ${node}: ${line}\n`));
+      await provider.preflight(lab, context);
+      const restored = await provider.restoreEtcd(lab, snapshot, context);
+      io.stdout.write(`etcd restored into ${restored.dataDir}; waiting for the nodes to be Ready...\n`);
+      await waitForNodesReady(
+        loadKubeConfig(kubeconfigPath),
+        lab.nodes.map((node) => node.name),
+        {
+          step: "restore",
+          signal: io.signal,
+          timeoutMs: secondsFromEnv(io.env, "KUBELAB_READY_TIMEOUT_SECONDS", 900),
+          progress: (line) => session.logger.info(line),
+        },
+      );
+      io.stdout.write(
+        `Lab ${lab.name} restored from ${snapshot.metadata.name}; all ${lab.nodes.length} nodes are Ready. ` +
+          `The previous etcd data is kept in ${restored.previousDataDir}.\n`,
+      );
+    } finally {
+      await release();
+    }
+  } finally {
+    await closeLogger(session.logger);
+  }
+}

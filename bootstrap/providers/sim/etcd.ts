@@ -1,0 +1,252 @@
+// The sim provider's etcd backup and restore, for real: the snapshot agent runs on the host against the lab's etcd.
+import { access, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { API_GROUP, API_VERSION } from "../../../operator/api/common.ts";
+import {
+  ETCDSNAPSHOT_PLURAL,
+  etcdSnapshotSchema,
+  type EtcdSnapshot,
+} from "../../../operator/api/etcdsnapshot.ts";
+import { LABCLUSTER_PLURAL, labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
+import type { Lab } from "../../config.ts";
+import { StateError, UsageError } from "../../errors.ts";
+import { FileMode } from "../../files.ts";
+import { runProcess } from "../../process.ts";
+import { restoreStamp } from "../../restore-on-node.ts";
+import {
+  hostBackupsDir,
+  type EtcdBackupOptions,
+  type EtcdRestoreResult,
+  type ProviderContext,
+} from "../provider.ts";
+import { readSpec, readSupervisorState, simPaths, writeSpec, type SimEtcdAccess } from "./spec.ts";
+
+/**
+ * The operator's bin: the agent runs as its own process exactly as the backup CronJob runs it in the
+ * operator image (`kubelab-operator snapshot ...`), so bootstrap never imports the operator's code.
+ */
+const OPERATOR_BIN = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
+
+/** Time limits of the agent runs (the CronJob's Job has 30 minutes). */
+export const SIM_ETCD_TIMEOUTS = {
+  save: 30 * 60_000,
+  restore: 30 * 60_000,
+} as const;
+
+/** What the sim provider lends the restore: stopping the lab's control plane and starting it again. */
+export interface SimControlPlaneControl {
+  /** Stops the supervisor and every component; the lab's data stays. */
+  stop(context: ProviderContext): Promise<void>;
+  /** Starts the supervisor from spec.json again (same ports) and waits until the nodes are Ready. */
+  start(context: ProviderContext): Promise<void>;
+}
+
+/** The running etcd of a sim lab, from supervisor.json; a StateError says what to run when it is not up. */
+async function runningEtcd(workDir: string): Promise<SimEtcdAccess> {
+  const state = await readSupervisorState(simPaths(workDir).supervisor);
+  if (state?.phase !== "running") {
+    throw new StateError("the sim lab's control plane is not running", { hint: "run `bootstrap up` first" });
+  }
+  if (state.etcd === undefined) {
+    throw new StateError("the sim lab's supervisor predates etcd backups (it does not say where etcd is)", {
+      hint: "restart it: `bootstrap down --yes && bootstrap up --provider sim` (or kill its pid, then `bootstrap up`)",
+    });
+  }
+  return state.etcd;
+}
+
+/** The etcdutl of the lab's binary set (the same etcd version as the lab's etcd). */
+async function etcdutlOf(workDir: string): Promise<string> {
+  return join((await readSpec(simPaths(workDir).spec)).binariesDir, "etcdutl");
+}
+
+async function runAgent(
+  args: readonly string[],
+  context: ProviderContext,
+  label: string,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  const { stdout } = await runProcess(process.execPath, [OPERATOR_BIN, "snapshot", ...args], {
+    timeoutMs,
+    signal: context.signal,
+    logFile: join(context.workDir, "logs", "etcd-backup.log"),
+    label,
+  });
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  try {
+    return JSON.parse(last) as Record<string, unknown>;
+  } catch (error) {
+    throw new StateError(`${label} printed no result: ${JSON.stringify(last)}`, { cause: error });
+  }
+}
+
+/** The LabCluster to own the snapshot (the named one, else the only one) and its backup settings. */
+async function labClusterFor(
+  kubeconfigPath: string,
+  requested: string | undefined,
+): Promise<{ name: string; uid: string; retain: number; verify: boolean } | undefined> {
+  const { CustomObjectsApi } = await import("@kubernetes/client-node");
+  const { loadKubeConfig } = await import("../../kube.ts");
+  const api = loadKubeConfig(kubeconfigPath).makeApiClient(CustomObjectsApi);
+  let items: { metadata?: { name?: string; uid?: string }; spec?: unknown }[];
+  try {
+    const list = (await api.listClusterCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: LABCLUSTER_PLURAL,
+    })) as { items?: typeof items };
+    items = list.items ?? [];
+  } catch (error) {
+    if ((error as { code?: number }).code === 404 && requested === undefined) return undefined;
+    throw error;
+  }
+  const candidates = items.filter((item) => requested === undefined || item.metadata?.name === requested);
+  if (requested !== undefined && candidates.length === 0) {
+    throw new UsageError(`no LabCluster named ${requested}`, { hint: "kubectl get labclusters" });
+  }
+  if (candidates.length > 1) {
+    throw new UsageError(
+      `several LabClusters (${candidates.map((item) => item.metadata?.name).join(", ")})`,
+      {
+        hint: "name one with --lab-cluster",
+      },
+    );
+  }
+  const item = candidates[0];
+  if (item === undefined) return undefined;
+  const spec = labClusterSpecSchema.safeParse(item.spec ?? {});
+  const backup = spec.success ? spec.data.etcdBackup : { retain: 7, verify: true };
+  return {
+    name: item.metadata?.name ?? "",
+    uid: item.metadata?.uid ?? "",
+    retain: backup.retain,
+    verify: backup.verify,
+  };
+}
+
+async function readEtcdSnapshot(kubeconfigPath: string, name: string): Promise<EtcdSnapshot> {
+  const { CustomObjectsApi } = await import("@kubernetes/client-node");
+  const { loadKubeConfig } = await import("../../kube.ts");
+  const object: unknown = await loadKubeConfig(kubeconfigPath)
+    .makeApiClient(CustomObjectsApi)
+    .getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: ETCDSNAPSHOT_PLURAL, name });
+  return etcdSnapshotSchema.parse(object);
+}
+
+/** Fails early, with the fix, when the API server does not serve EtcdSnapshots (the CRD is missing). */
+async function requireEtcdSnapshotCrd(kubeconfigPath: string): Promise<void> {
+  const { ApiextensionsV1Api } = await import("@kubernetes/client-node");
+  const { loadKubeConfig } = await import("../../kube.ts");
+  const crd = `${ETCDSNAPSHOT_PLURAL}.${API_GROUP}`;
+  try {
+    await loadKubeConfig(kubeconfigPath).makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({
+      name: crd,
+    });
+  } catch (error) {
+    if ((error as { code?: number }).code !== 404) throw error;
+    throw new StateError(`the lab has no ${crd} CRD, so a snapshot could not be recorded`, {
+      hint: "`bootstrap up` installs kubelab's CRDs (or: kubectl apply --server-side -f crds/)",
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Takes a snapshot of the sim lab's etcd with the snapshot agent on the host, into `.kubelab/backups/`:
+ * saved over the lab's etcd client mTLS, verified by a trial restore (unless the LabCluster says
+ * verify: false), recorded beside the file and as an EtcdSnapshot owned by the LabCluster, pruned to its
+ * `retain`. Resolves with the recorded object.
+ */
+export async function simBackupEtcd(
+  lab: Lab,
+  options: EtcdBackupOptions,
+  context: ProviderContext,
+): Promise<EtcdSnapshot> {
+  const etcd = await runningEtcd(context.workDir);
+  await requireEtcdSnapshotCrd(options.kubeconfigPath);
+  const owner = await labClusterFor(options.kubeconfigPath, options.labCluster);
+  const dir = hostBackupsDir(context.workDir);
+  await mkdir(dir, { recursive: true, mode: FileMode.secretDirectory });
+  context.progress?.(lab.controlPlane.name, `saving an etcd snapshot into ${dir}`);
+  const result = await runAgent(
+    [
+      "save",
+      `--dir=${dir}`,
+      `--etcdutl=${await etcdutlOf(context.workDir)}`,
+      `--endpoint=${etcd.endpoint}`,
+      `--cacert=${etcd.caCertPath}`,
+      `--cert=${etcd.certPath}`,
+      `--key=${etcd.keyPath}`,
+      `--node=${lab.controlPlane.name}`,
+      "--record-objects",
+      `--kubeconfig=${options.kubeconfigPath}`,
+      `--retain=${owner?.retain ?? 7}`,
+      ...(owner === undefined ? [] : [`--lab-cluster=${owner.name}`, `--lab-cluster-uid=${owner.uid}`]),
+      ...(owner?.verify === false ? ["--no-verify"] : []),
+    ],
+    context,
+    "kubelab-operator snapshot save",
+    SIM_ETCD_TIMEOUTS.save,
+  );
+  if (typeof result.snapshot !== "string") {
+    throw new StateError(`the snapshot agent named no snapshot: ${JSON.stringify(result)}`);
+  }
+  return readEtcdSnapshot(options.kubeconfigPath, result.snapshot);
+}
+
+/**
+ * Restores `snapshot` on the sim lab the kubeadm way, adapted to a supervisor instead of static pods:
+ * the agent verifies the stored file again (sha256, etcdutl status and a trial restore; a failure changes
+ * nothing) and restores it into a new data directory beside the current one; then the control plane is
+ * stopped, spec.json pointed at the new directory, and the control plane started again on the same ports
+ * (the supervisor waits until the API server answers and the nodes are Ready). The old directory stays.
+ */
+export async function simRestoreEtcd(
+  control: SimControlPlaneControl,
+  snapshot: EtcdSnapshot,
+  context: ProviderContext,
+): Promise<EtcdRestoreResult> {
+  const paths = simPaths(context.workDir);
+  const etcd = await runningEtcd(context.workDir);
+  const dir = hostBackupsDir(context.workDir);
+  const file = join(dir, snapshot.spec.fileName);
+  if (
+    !(await access(file).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new StateError(
+      `snapshot ${snapshot.metadata.name} is not in ${dir} (its file ${snapshot.spec.fileName})`,
+      {
+        hint: "a sim lab restores the snapshots it saved itself (bootstrap backups lists them)",
+      },
+    );
+  }
+  const dataDir = join(paths.cluster, `etcd-restore-${restoreStamp(new Date())}`);
+  context.progress?.("sim", `verifying ${snapshot.metadata.name} and restoring it into ${dataDir}`);
+  await runAgent(
+    [
+      "restore",
+      snapshot.metadata.name,
+      `--dir=${dir}`,
+      `--etcdutl=${await etcdutlOf(context.workDir)}`,
+      `--data-dir=${dataDir}`,
+      `--member-name=${etcd.name}`,
+      `--peer-url=${etcd.peerUrl}`,
+      `--initial-cluster=${etcd.initialCluster}`,
+    ],
+    context,
+    `kubelab-operator snapshot restore ${snapshot.metadata.name}`,
+    SIM_ETCD_TIMEOUTS.restore,
+  );
+  context.progress?.("sim", "stopping the control plane");
+  await control.stop(context);
+  const spec = await readSpec(paths.spec);
+  await writeSpec(paths.spec, { ...spec, etcdDataDir: dataDir });
+  context.progress?.("sim", `starting the control plane on ${dataDir} (same ports)`);
+  await control.start(context);
+  return { dataDir, previousDataDir: etcd.dataDir };
+}
