@@ -3,6 +3,7 @@ import {
   ApiException,
   ApiextensionsV1Api,
   CoreV1Api,
+  HttpMethod,
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
@@ -35,8 +36,34 @@ export interface ApiWaitOptions {
 }
 
 /**
+ * Server-side apply of objects exactly as given. client-node's KubernetesObjectApi.patch serialises a known
+ * kind through its typed model, which silently drops every field the model names differently or not at all:
+ * `enum`, `x-kubernetes-int-or-string`, `x-kubernetes-list-type`... of a CRD schema. Here the discovery (the
+ * resource path) is still client-node's, but the body is the object's own JSON.
+ */
+class RawApplyApi extends KubernetesObjectApi {
+  static forConfig(config: KubeConfig): RawApplyApi {
+    const client = config.makeApiClient(RawApplyApi);
+    client.setDefaultNamespace(config);
+    return client;
+  }
+
+  /** PATCH application/apply-patch+yaml with the object's JSON, `fieldManager` and `force`. */
+  async apply(object: KubernetesObject, fieldManager: string, force: boolean): Promise<void> {
+    const path = await this.specUriPath(object, "patch");
+    const request = this.configuration.baseServer.makeRequestContext(path, HttpMethod.PATCH);
+    request.setHeaderParam("Accept", "application/json");
+    request.setHeaderParam("Content-Type", PatchStrategy.ServerSideApply);
+    request.setQueryParam("fieldManager", fieldManager);
+    if (force) request.setQueryParam("force", "true");
+    request.setBody(JSON.stringify(object));
+    await this.requestPromise(request);
+  }
+}
+
+/**
  * Applies `objects` with server-side apply (field manager `kubelab-bootstrap`, force: bootstrap owns these
- * fields), CRDs and Namespaces first, then waits until the CRDs are Established before the rest (whose
+ * fields), each sent as given (no typed re-serialisation that could drop fields), CRDs and Namespaces first, then waits until the CRDs are Established before the rest (whose
  * kinds the CRDs may define). Transient failures (API server not up yet, 5xx, 429, a kind not yet in
  * discovery) are retried until `timeoutMs`; anything else fails at once. Names the object that failed.
  */
@@ -45,14 +72,14 @@ export async function applyManifests(
   objects: readonly KubernetesObject[],
   options: ApiWaitOptions & { readonly step: string },
 ): Promise<void> {
-  const client = KubernetesObjectApi.makeApiClient(config);
+  const client = RawApplyApi.forConfig(config);
   const deadline = Date.now() + options.timeoutMs;
   const [foundation, rest] = applyGroups(objects);
   const apply = async (object: KubernetesObject, retryUnknownKind: boolean): Promise<void> => {
     await retryUntil(
       deadline,
       options,
-      () => client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+      () => client.apply(object, FIELD_MANAGER, true),
       (error) => isTransient(error) || (retryUnknownKind && isUnknownKind(error)),
       () => `${object.kind} ${describe(object)}`,
       options.step,
