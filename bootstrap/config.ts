@@ -14,6 +14,11 @@ export const DEFAULT_KUBERNETES_VERSION = "1.36";
 /** The newest patch of the default minor that this release was tested with (the test binaries' version). */
 export const TESTED_KUBERNETES_PATCH = "1.36.5";
 export const DEFAULT_CALICO_VERSION = "v3.31.7";
+/**
+ * The operator image a lab runs when lab.yaml does not name one: the tag manifests/kustomization.yaml pins
+ * (this package's version), built from the Dockerfile. A unit test keeps the two equal.
+ */
+export const DEFAULT_OPERATOR_IMAGE = "kubelab-operator:0.1.0";
 
 export const PROVIDERS = ["vagrant", "sim", "kind"] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
@@ -28,6 +33,9 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KUBERNETES_VERSION = /^v?1\.(\d{1,2})(\.\d{1,3})?$/;
 const CALICO_VERSION = /^v3\.\d{1,2}\.\d{1,3}$/;
 const CRON_FIELDS = /^(\S+\s+){4}\S+$/;
+/** An image reference: [registry[:port]/]path[:tag][@sha256:digest], as the container runtimes accept it. */
+const IMAGE_REFERENCE =
+  /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::\w[\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 
 const nodeName = z
   .string()
@@ -118,6 +126,17 @@ export const labFileSchema = z.strictObject({
         .regex(CRON_FIELDS, "must be a cron expression with 5 fields")
         .default("0 */6 * * *"),
       retain: z.number().int().min(1).max(1000).default(7),
+    })
+    .prefault({}),
+  operator: z
+    .strictObject({
+      image: z
+        .string()
+        .regex(
+          IMAGE_REFERENCE,
+          "must be an image reference such as registry.example:5000/kubelab-operator:0.1.0",
+        )
+        .default(DEFAULT_OPERATOR_IMAGE),
     })
     .prefault({}),
 });

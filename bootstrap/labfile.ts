@@ -2,6 +2,7 @@
 import {
   DEFAULT_CALICO_VERSION,
   DEFAULT_KUBERNETES_VERSION,
+  DEFAULT_OPERATOR_IMAGE,
   FLOORS,
   LAB_API_VERSION,
   LAB_KIND,
@@ -78,5 +79,11 @@ backup:
   # etcd snapshots (cron, in the cluster's time zone) and how many to keep.
   schedule: "0 */6 * * *"
   retain: 7
+
+operator:
+  # The kubelab operator's image (build it from the Dockerfile and push it where the nodes pull from).
+  # It runs the operator Deployment and the backup Jobs. On the sim provider the operator itself runs as a
+  # local process of this checkout instead (its nodes are simulated), as the operator's ServiceAccount.
+  image: ${DEFAULT_OPERATOR_IMAGE}
 `;
 }

@@ -46,6 +46,7 @@ describe("config", () => {
       });
       expect(lab.calico.version).to.equal("v3.31.7");
       expect(lab.containerd.package).to.equal("containerd");
+      expect(lab.operator.image).to.equal("kubelab-operator:0.1.0");
       expect(lab.nodes.map((node) => node.name)).to.deep.equal(["m-k8s", "w1-k8s", "w2-k8s", "w3-k8s"]);
     });
 
@@ -249,6 +250,18 @@ describe("config", () => {
         bad: { backup: { retain: 0 } },
         path: "backup.retain",
         good: { backup: { retain: 1 } },
+      },
+      {
+        rule: "operator image is an image reference",
+        bad: { operator: { image: "Kubelab Operator" } },
+        path: "operator.image",
+        good: { operator: { image: "registry.lab:5000/team/kubelab-operator:0.2.0-rc.1" } },
+      },
+      {
+        rule: "operator image may be pinned by digest",
+        bad: { operator: { image: "kubelab-operator@sha256:abc" } },
+        path: "operator.image",
+        good: { operator: { image: `kubelab-operator@sha256:${"0".repeat(64)}` } },
       },
       {
         rule: "no unknown settings",

@@ -23,6 +23,7 @@ describe("labfile", () => {
       "calico",
       "containerd",
       "backup",
+      "operator",
     ]) {
       expect(text, key).to.match(new RegExp(`^${key}:`, "m"));
     }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 
+import { DEFAULT_OPERATOR_IMAGE } from "../../../bootstrap/config.ts";
 import { labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
 import { REPO } from "../helpers.ts";
 
@@ -223,6 +224,7 @@ describe("manifests/ (operator install)", () => {
     const { version } = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string };
     expect(images[0]!.newTag).to.equal(version);
     expect(container.image).to.equal(`kubelab-operator:${version}`);
+    expect(DEFAULT_OPERATOR_IMAGE, "lab.yaml's default operator.image").to.equal(container.image);
   });
 
   it("samples/labcluster.yaml is a valid LabCluster, commented, for the lab's default nodes", async () => {
