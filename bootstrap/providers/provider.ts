@@ -39,6 +39,28 @@ export interface ProviderCapabilities {
   readonly shell: boolean;
   /** Kubernetes is installed by the node scripts (kubeadm init/join). False for sim and kind. */
   readonly installsKubernetes: boolean;
+  /**
+   * The operator runs as a local process (`runOperator`) instead of the Deployment of manifests/: sim,
+   * whose kwok nodes only pretend to run pods. Unset: the Deployment runs it.
+   */
+  readonly localOperator?: boolean;
+}
+
+/** The operator a provider runs locally: its image (for the backup Jobs) and the identity it acts as. */
+export interface LocalOperatorSpec {
+  readonly image: string;
+  /** The operator's namespace and ServiceAccount in manifests/ (kubelab-system/kubelab-operator). */
+  readonly namespace: string;
+  readonly serviceAccount: string;
+}
+
+/** A locally run operator, for `up` and `status`. */
+export interface LocalOperatorStatus {
+  readonly running: boolean;
+  readonly pid?: number;
+  readonly logPath: string;
+  /** One line for `status` ("local process pid 1234 as the kubelab-operator ServiceAccount, ..."). */
+  readonly detail: string;
 }
 
 /**
@@ -142,4 +164,14 @@ export interface Provider {
    * call makes a new data directory from the snapshot.
    */
   restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
+
+  /**
+   * With `capabilities.localOperator`: runs the operator as a supervised local process beside the lab
+   * (restarted when it dies, stopped by `destroy`), authorised as its ServiceAccount, and resolves once it
+   * answers its health probe. Idempotent: a second call with the same spec only checks.
+   */
+  runOperator?(lab: Lab, spec: LocalOperatorSpec, context: ProviderContext): Promise<LocalOperatorStatus>;
+
+  /** With `capabilities.localOperator`: the local operator's state; undefined when it was never started. */
+  operatorStatus?(lab: Lab, context: ProviderContext): Promise<LocalOperatorStatus | undefined>;
 }

@@ -19,10 +19,13 @@ import { randomBootstrapToken } from "../token.ts";
 import type {
   EtcdBackupOptions,
   EtcdRestoreResult,
+  LocalOperatorSpec,
+  LocalOperatorStatus,
   NodeStatus,
   Provider,
   ProviderContext,
 } from "./provider.ts";
+import { ensureSimOperator, simOperatorStatus } from "./sim/operator.ts";
 import {
   keptAcrossRestarts,
   labNodeSpecs,
@@ -62,7 +65,7 @@ export interface SimProviderOptions {
  */
 export class SimProvider implements Provider {
   readonly name = "sim" as const;
-  readonly capabilities = { shell: false, installsKubernetes: false } as const;
+  readonly capabilities = { shell: false, installsKubernetes: false, localOperator: true } as const;
   /** Found once per provider instance (a run calls createNodes once per node). */
   #binaries: Promise<BinarySet> | undefined;
 
@@ -179,6 +182,15 @@ export class SimProvider implements Provider {
 
   ssh(node: LabNode): Promise<number> {
     return Promise.reject(noShell(node));
+  }
+
+  /** The operator as a local process of the supervisor, as its ServiceAccount (sim/operator.ts). */
+  runOperator(_lab: Lab, spec: LocalOperatorSpec, context: ProviderContext): Promise<LocalOperatorStatus> {
+    return ensureSimOperator(spec, context);
+  }
+
+  operatorStatus(_lab: Lab, context: ProviderContext): Promise<LocalOperatorStatus | undefined> {
+    return simOperatorStatus(context.workDir);
   }
 
   /** Copies the control plane's admin kubeconfig (API server on 127.0.0.1, embedded certificates). */

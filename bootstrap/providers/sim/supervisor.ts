@@ -7,6 +7,7 @@ import { type BinarySet } from "../../controlplane/binaries.ts";
 import { type ComponentName, type ControlPlane, startControlPlane } from "../../controlplane/engine.ts";
 import { COMPONENT_VERSIONS } from "../../controlplane/versions.ts";
 import { createLogger } from "../../log.ts";
+import { SimOperatorSupervisor } from "./operator.ts";
 import { readSpec, simPaths, writeSpec, writeSupervisorState, type SimSpec } from "./spec.ts";
 
 /** Restart delays of a component that keeps dying: 1 s, 2 s, 4 s... up to a minute. */
@@ -28,6 +29,10 @@ async function main(workDir: string): Promise<void> {
   let plane: ControlPlane | undefined;
   let stopping = false;
   const restarts = new Map<ComponentName, number>();
+  // The lab's operator (once `up` asks for it), run beside the control plane: sim/operator.ts.
+  const operator = new SimOperatorSupervisor(workDir, log, () => {
+    if (!stopping) void report("running").catch(() => {});
+  });
 
   const report = async (
     phase: "starting" | "running" | "stopping" | "failed",
@@ -36,7 +41,7 @@ async function main(workDir: string): Promise<void> {
     await writeSupervisorState(paths.supervisor, {
       pid: process.pid,
       phase,
-      components: plane?.pids ?? {},
+      components: { ...plane?.pids, ...operator.pids },
       ...(plane === undefined
         ? {}
         : {
@@ -54,6 +59,7 @@ async function main(workDir: string): Promise<void> {
     stopping = true;
     log(`${signal}: stopping the control plane`);
     await report("stopping").catch(() => {});
+    await operator.stop();
     await plane?.stop();
     log("stopped");
     process.exit(0);
@@ -111,6 +117,7 @@ async function main(workDir: string): Promise<void> {
   // The ports are kept, so a restart after a crash serves the kubeconfig the user already has.
   await writeSpec(paths.spec, { ...spec, ports: plane.ports });
   await report("running");
+  operator.start();
   const t = plane.timings;
   log(
     `running at ${plane.server} (started in ${(t.totalMs / 1000).toFixed(1)}s); pids ${JSON.stringify(plane.pids)}`,
