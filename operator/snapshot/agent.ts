@@ -284,10 +284,14 @@ export interface RestoreOptions extends AgentContext {
   readonly member: { readonly name: string; readonly peerUrl: string; readonly initialCluster?: string };
 }
 
+/** How far a real restore moves etcd's revision (the value the Kubernetes docs use). */
+export const RESTORE_REVISION_BUMP = 1_000_000_000;
+
 /**
  * The restore step of the kubeadm procedure: verifies the stored snapshot again (sha256 against its record,
  * trial restore) and refuses one that fails (SnapshotVerificationError; it is left where it is), then
- * `etcdutl snapshot restore` into a new data directory for `member`. Never touches a running etcd: stopping
+ * `etcdutl snapshot restore` into a new data directory for `member`, revision bumped and marked compacted
+ * (RESTORE_REVISION_BUMP). Never touches a running etcd: stopping
  * etcd and the API server and pointing etcd at the new directory is the caller's part.
  */
 export async function restoreStoredSnapshot(
@@ -314,6 +318,7 @@ export async function restoreStoredSnapshot(
     peerUrl: options.member.peerUrl,
     ...(options.member.initialCluster === undefined ? {} : { initialCluster: options.member.initialCluster }),
     initialClusterToken: `kubelab-restore-${snapshot.name}`,
+    bumpRevision: RESTORE_REVISION_BUMP,
   });
   if (!restored.ok) {
     await rm(options.dataDir, { recursive: true, force: true });

@@ -35,6 +35,12 @@ export interface RestoreTarget {
   /** `name=peerUrl,...`; default the one member `name=peerUrl`. */
   readonly initialCluster?: string;
   readonly initialClusterToken?: string;
+  /**
+   * A real restore (not a trial): `--bump-revision` by this much and `--mark-compacted`, as the Kubernetes
+   * docs advise, so the revision moves past anything a client saw before and their watches from then are
+   * told to re-list (410 Gone) instead of waiting for revisions that would mean something else now.
+   */
+  readonly bumpRevision?: number;
 }
 
 /**
@@ -92,6 +98,9 @@ export class Etcdutl {
         `--initial-cluster=${target.initialCluster ?? `${target.name}=${target.peerUrl}`}`,
         `--initial-advertise-peer-urls=${target.peerUrl}`,
         `--initial-cluster-token=${target.initialClusterToken ?? "kubelab-verify"}`,
+        ...(target.bumpRevision === undefined
+          ? []
+          : [`--bump-revision=${target.bumpRevision}`, "--mark-compacted"]),
       ],
       sizeBytes,
     );

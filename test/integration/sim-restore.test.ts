@@ -156,6 +156,18 @@ describe("bootstrap backup and restore on a sim lab", function () {
       await kubectl("-n", "keep-me", "get", "configmap", "settings", "-o", "jsonpath={.data.color}"),
     ).to.equal("blue");
     expect(await exists("-n", "default", "configmap", "made-after-the-snapshot")).to.equal(false);
+    // The revision was bumped past anything clients saw before the restore (their watches re-list).
+    await kubectl("-n", "default", "create", "configmap", "made-after-the-restore");
+    const version = await kubectl(
+      "-n",
+      "default",
+      "get",
+      "configmap",
+      "made-after-the-restore",
+      "-o",
+      "jsonpath={.metadata.resourceVersion}",
+    );
+    expect(Number(version)).to.be.greaterThan(1_000_000_000);
     const nodes = await kubectl("get", "nodes", "-o", "name");
     expect(nodes.trim().split("\n").sort()).to.deep.equal(["node/m-k8s", "node/w1-k8s"]);
 
