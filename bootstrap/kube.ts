@@ -3,6 +3,7 @@ import {
   ApiException,
   ApiextensionsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   HttpMethod,
   KubeConfig,
   KubernetesObjectApi,
@@ -11,7 +12,10 @@ import {
   type V1Node,
 } from "@kubernetes/client-node";
 
+import { API_GROUP, API_VERSION } from "../operator/api/common.ts";
+import { LABCLUSTER_PLURAL } from "../operator/api/labcluster.ts";
 import { InterruptedError, StepError } from "./errors.ts";
+import { readinessOf, waitingLine, type LiveLabCluster } from "./labcluster.ts";
 import { applyGroups } from "./manifests.ts";
 import { abortReason } from "./process.ts";
 
@@ -182,6 +186,70 @@ export async function readNodeReadiness(
   }
 }
 
+/** A LabCluster (cluster-scoped) as the API server has it, or undefined when there is none (404). */
+async function getLabCluster(config: KubeConfig, name: string): Promise<LiveLabCluster | undefined> {
+  const api = config.makeApiClient(CustomObjectsApi);
+  try {
+    return (await api.getClusterCustomObject({
+      group: API_GROUP,
+      version: API_VERSION,
+      plural: LABCLUSTER_PLURAL,
+      name,
+    })) as LiveLabCluster;
+  } catch (error) {
+    if (error instanceof ApiException && Number(error.code) === 404) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Waits until LabCluster `name` is Ready for its current generation, reporting each change of what is not
+ * true yet. On timeout the StepError names the conditions that are not True and how to look closer
+ * (`kubectl describe labcluster NAME`, and `operatorLogs`: where the operator's log is).
+ */
+export async function waitForLabClusterReady(
+  config: KubeConfig,
+  name: string,
+  options: ApiWaitOptions & { readonly step: string; readonly operatorLogs: string },
+): Promise<LiveLabCluster> {
+  const deadline = Date.now() + options.timeoutMs;
+  let lastLine = "";
+  return retryUntil(
+    deadline,
+    options,
+    async () => {
+      const labCluster = await getLabCluster(config, name);
+      if (labCluster === undefined) throw new NotYet(`LabCluster ${name} does not exist`);
+      const readiness = readinessOf(labCluster);
+      if (readiness.ready) return labCluster;
+      const line = waitingLine(readiness);
+      if (line !== lastLine) options.progress?.(line);
+      lastLine = line;
+      throw new NotYet(line);
+    },
+    (error) => error instanceof NotYet || isTransient(error),
+    () => `LabCluster ${name}`,
+    options.step,
+    `kubectl describe labcluster ${name} shows the conditions and Events; the operator's log: ${options.operatorLogs}; raise the wait with KUBELAB_READY_TIMEOUT_SECONDS`,
+  );
+}
+
+/** Best-effort LabCluster for `status` and the end of `up`: undefined when absent or the API does not answer. */
+export async function readLabCluster(
+  config: KubeConfig,
+  name: string,
+  timeoutMs: number,
+): Promise<LiveLabCluster | undefined> {
+  try {
+    return await Promise.race([
+      getLabCluster(config, name),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs).unref()),
+    ]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A condition that is not met yet; retried like a transient error. */
 class NotYet extends Error {}
 
@@ -192,6 +260,7 @@ async function retryUntil<T>(
   retryable: (error: unknown) => boolean,
   what: () => string,
   step: string,
+  hint = "is the control plane up? `bootstrap status` shows the nodes; raise the wait with KUBELAB_API_TIMEOUT_SECONDS",
 ): Promise<T> {
   const interval = options.intervalMs ?? 2000;
   for (;;) {
@@ -207,10 +276,7 @@ async function retryUntil<T>(
         throw new StepError(
           step,
           `${what()}: gave up after ${Math.round(options.timeoutMs / 1000)}s: ${explain(error)}`,
-          {
-            cause: error,
-            hint: "is the control plane up? `bootstrap status` shows the nodes; raise the wait with KUBELAB_API_TIMEOUT_SECONDS",
-          },
+          { cause: error, hint },
         );
       }
       await sleep(interval, options.signal);

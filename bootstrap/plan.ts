@@ -1,6 +1,10 @@
 // `up` as a plan: config -> ordered, named steps, each with a "done?" check and an action (I/O only when run).
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { KubernetesObject } from "@kubernetes/client-node";
+
+import { OPERATOR_NAMESPACE } from "../operator/api/addons/bundle.ts";
+import { renderCoreDns } from "../operator/api/addons/coredns.ts";
 
 import type { CalicoManifest } from "./calico.ts";
 import { customizeCalico, renderAppliedManifest } from "./calico.ts";
@@ -8,7 +12,9 @@ import { caCertHash } from "./cahash.ts";
 import type { Lab, LabNode } from "./config.ts";
 import { StateError } from "./errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "./files.ts";
+import { installDigest, INSTALL_DIRS, OPERATOR_SERVICE_ACCOUNT } from "./install.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS } from "./kubeadm.ts";
+import { labClusterFor, labClusterName } from "./labcluster.ts";
 import type { Logger } from "./log.ts";
 import { renderInstallScript } from "./provision/install.ts";
 import { renderPrepareScript } from "./provision/prepare.ts";
@@ -107,9 +113,10 @@ export interface PlanInput {
 type StepFactory = (input: PlanInput) => PlanStep | undefined;
 
 /**
- * The phases of `up`, in order. Later issues append theirs here (CRDs, operator, addon bundle,
- * LabCluster): each is a function from the plan input to a step. The kubeconfig is fetched right after
- * `kubeadm init` because Calico, and everything after it, is applied through the API from the host.
+ * The phases of `up`, in order: each is a function from the plan input to a step. The kubeconfig is fetched
+ * right after `kubeadm init` because Calico, and everything after it, is applied through the API from the
+ * host. Once the nodes are Ready: the CRDs, the operator (its Deployment, or a local process where the
+ * nodes cannot run it), the addon bundles it restores from, the LabCluster, and the wait for it to be Ready.
  */
 export const PHASES: readonly StepFactory[] = [
   renderFilesStep,
@@ -121,6 +128,12 @@ export const PHASES: readonly StepFactory[] = [
   calicoStep,
   joinWorkersStep,
   nodesReadyStep,
+  crdsStep,
+  operatorStep,
+  operatorProcessStep,
+  addonBundlesStep,
+  labClusterStep,
+  labClusterReadyStep,
 ];
 
 /** The plan for a lab: pure, so `--dry-run` and tests can list it without touching anything. */
@@ -156,7 +169,14 @@ function renderFilesStep(): LabStep {
     id: "render-files",
     title: "Render the provider files, kubeadm configs and node scripts",
     scope: "lab",
-    isDone: () => Promise.resolve(false), // cheap and idempotent: always brought up to date
+    // Cheap: rendered on every run and compared with the work dir, so it runs only when a file changes.
+    async isDone(run) {
+      const files = await currentFiles(run);
+      for (const file of files) {
+        if ((await readTextIfExists(join(run.workDir.root, file.path))) !== file.content) return false;
+      }
+      return true;
+    },
     async run(run) {
       const files = await currentFiles(run);
       const changed = await writeRenderedFiles(run.workDir.root, files);
@@ -338,13 +358,7 @@ function calicoStep(input: PlanInput): LabStep {
       const { objects, yaml } = appliedCalico(run);
       // Recorded before applying: the addon bundle (later) must describe what the cluster may hold.
       await writeFileAtomic(join(run.workDir.addonsDir, "calico.yaml"), yaml);
-      const { applyManifests, loadKubeConfig } = await kubeClient();
-      await applyManifests(loadKubeConfig(run.workDir.kubeconfigFile), objects, {
-        step: "calico",
-        signal: run.signal,
-        timeoutMs: run.apiTimeoutMs,
-        progress: (line) => progress(line),
-      });
+      await applyToLab(run, "calico", objects, progress);
       return `${objects.length} objects, recorded in ${join(run.workDir.addonsDir, "calico.yaml")}`;
     },
   };
@@ -403,6 +417,143 @@ function nodesReadyStep(input: PlanInput): LabStep {
   };
 }
 
+function crdsStep(): LabStep {
+  return {
+    id: "crds",
+    title: "Apply the kubelab.dev CRDs (LabCluster, EtcdSnapshot) and wait until Established",
+    scope: "lab",
+    digest: () => installDigest(INSTALL_DIRS.crds),
+    async run(run, progress) {
+      const { readCrds } = await import("./install.ts");
+      const crds = await readCrds();
+      await applyToLab(run, "crds", crds, progress);
+      return crds.map((crd) => crd.metadata?.name ?? "?").join(", ");
+    },
+  };
+}
+
+function operatorStep(input: PlanInput): LabStep {
+  const local = input.capabilities.localOperator === true;
+  return {
+    id: "operator",
+    title: local
+      ? "Apply the operator's namespace, RBAC and Service from manifests/ (no Deployment: it runs locally)"
+      : "Install the operator from manifests/ (namespace, RBAC, Deployment of lab.yaml's operator.image)",
+    scope: "lab",
+    digest: (run) => digestOf(`${installDigest(INSTALL_DIRS.manifests)} ${run.lab.operator.image} ${local}`),
+    async run(run, progress) {
+      const { operatorManifests } = await import("./install.ts");
+      // kwok "runs" a Deployment's pods without running anything: on such a provider the Deployment is left
+      // out rather than scaled to 0, so nothing in the cluster pretends to be an operator.
+      const objects = await operatorManifests({ image: run.lab.operator.image, withDeployment: !local });
+      await applyToLab(run, "operator", objects, progress);
+      return `${objects.length} objects${local ? "" : `, image ${run.lab.operator.image}`}`;
+    },
+  };
+}
+
+function operatorProcessStep(input: PlanInput): LabStep {
+  const local = input.capabilities.localOperator === true;
+  return {
+    id: "operator-process",
+    title: "Run the operator as a local process, as its ServiceAccount (impersonation)",
+    scope: "lab",
+    ...(local ? {} : { skipReason: `the ${input.providerName} provider runs the operator's Deployment` }),
+    digest: (run) => digestOf(run.lab.operator.image),
+    async isDone(run) {
+      const status = await run.provider.operatorStatus?.(run.lab, providerContext(run));
+      return (
+        status?.running === true && run.state.isDone("operator-process", digestOf(run.lab.operator.image))
+      );
+    },
+    async run(run, progress) {
+      if (run.provider.runOperator === undefined) {
+        throw new StateError(`the ${run.provider.name} provider cannot run the operator locally`);
+      }
+      const status = await run.provider.runOperator(
+        run.lab,
+        {
+          image: run.lab.operator.image,
+          namespace: OPERATOR_NAMESPACE,
+          serviceAccount: OPERATOR_SERVICE_ACCOUNT,
+        },
+        providerContext(run, (_node, line) => progress(line)),
+      );
+      return `pid ${status.pid ?? "?"}, log ${status.logPath}`;
+    },
+  };
+}
+
+function addonBundlesStep(): LabStep {
+  return {
+    id: "addon-bundles",
+    title: `Write the Calico and CoreDNS addon bundles the operator restores from (${OPERATOR_NAMESPACE})`,
+    scope: "lab",
+    digest: (run) => digestOf(`${appliedCalico(run).yaml}\n${JSON.stringify(coreDnsObjects(run))}`),
+    async run(run, progress) {
+      const { coreDnsObjectsForLab, writeAddonBundles } = await import("./addon-bundles.ts");
+      const { loadKubeConfig } = await kubeClient();
+      const written = await writeAddonBundles(
+        loadKubeConfig(run.workDir.kubeconfigFile),
+        [
+          { addon: "calico", objects: appliedCalico(run).objects },
+          { addon: "coredns", objects: coreDnsObjectsForLab(run.lab) },
+        ],
+        { signal: run.signal, timeoutMs: run.apiTimeoutMs, progress: (line) => progress(line) },
+      );
+      return written.map((bundle) => `${bundle.addon} ${bundle.objects} objects`).join(", ");
+    },
+  };
+}
+
+/** kubeadm's CoreDNS objects for the lab (what coreDnsObjectsForLab of addon-bundles.ts bundles). */
+function coreDnsObjects(run: RunContext): unknown {
+  return renderCoreDns({ serviceSubnet: run.lab.network.serviceCidr, dnsDomain: run.lab.network.dnsDomain });
+}
+
+function labClusterStep(input: PlanInput): LabStep {
+  const { schedule, retain } = input.lab.backup;
+  return {
+    id: "labcluster",
+    title: `Apply the LabCluster ${labClusterName(input.lab)} (${input.lab.nodes.length} expected nodes, backups "${schedule}", keep ${retain})`,
+    scope: "lab",
+    digest: (run) => digestOf(JSON.stringify(labClusterFor(run.lab))),
+    async run(run, progress) {
+      await applyToLab(run, "labcluster", [labClusterFor(run.lab)], progress);
+    },
+  };
+}
+
+function labClusterReadyStep(input: PlanInput): LabStep {
+  return {
+    id: "labcluster-ready",
+    title: `Wait until the LabCluster ${labClusterName(input.lab)} is Ready (nodes, Calico, CoreDNS, backups)`,
+    scope: "lab",
+    // A changed LabCluster is waited for again.
+    digest: (run) => digestOf(JSON.stringify(labClusterFor(run.lab))),
+    async run(run, progress) {
+      const { loadKubeConfig, waitForLabClusterReady } = await kubeClient();
+      const local = await run.provider.operatorStatus?.(run.lab, providerContext(run));
+      const labCluster = await waitForLabClusterReady(
+        loadKubeConfig(run.workDir.kubeconfigFile),
+        labClusterName(run.lab),
+        {
+          step: "labcluster-ready",
+          signal: run.signal,
+          timeoutMs: run.readyTimeoutMs,
+          progress: (line) => progress(line),
+          operatorLogs:
+            local === undefined
+              ? `kubectl -n ${OPERATOR_NAMESPACE} logs deploy/kubelab-operator`
+              : local.logPath,
+        },
+      );
+      const status = labCluster.status;
+      return `Ready, ${status?.readyNodes ?? "?"}/${status?.expectedNodes ?? "?"} nodes healthy`;
+    },
+  };
+}
+
 /**
  * The lab's bootstrap token (secrets/bootstrap-token, mode 0600), made on first use. It is what init.sh
  * registers; later joins use it while it is valid.
@@ -439,6 +590,22 @@ async function usableJoinToken(run: RunContext): Promise<string> {
   });
   run.logger.info(`minted a fresh join token ${tokenId(token)}.**** on ${run.lab.controlPlane.name}`);
   return token;
+}
+
+/** Server-side applies `objects` to the lab through its admin kubeconfig, as step `step`. */
+async function applyToLab(
+  run: RunContext,
+  step: string,
+  objects: readonly KubernetesObject[],
+  progress: Progress,
+): Promise<void> {
+  const { applyManifests, loadKubeConfig } = await kubeClient();
+  await applyManifests(loadKubeConfig(run.workDir.kubeconfigFile), objects, {
+    step,
+    signal: run.signal,
+    timeoutMs: run.apiTimeoutMs,
+    progress: (line) => progress(line),
+  });
 }
 
 /** The Kubernetes client, loaded when a step first talks to the API (it takes ~0.4 s to load). */

@@ -1,4 +1,4 @@
-// `bootstrap status`: the nodes as the provider and the API server see them, and how far `up` got.
+// `bootstrap status`: the nodes as the provider and the API server see them, the LabCluster, how far `up` got.
 import { buildPlan, PHASES, stepKey } from "../plan.ts";
 import { readTextIfExists } from "../files.ts";
 import {
@@ -10,6 +10,7 @@ import {
   type CommandIo,
   type GlobalOptions,
 } from "./common.ts";
+import { operatorSummary } from "./lab-summary.ts";
 
 /** Prints a table of nodes (provider phase, Kubernetes readiness) and the next step of `up`. */
 export async function status(global: GlobalOptions, io: CommandIo): Promise<void> {
@@ -65,6 +66,10 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
           ? !session.state.isDone(stepKey(step))
           : step.nodes.some((node) => !session.state.isDone(stepKey(step, node)))),
     );
+    // The operator's view, once the API answers: the LabCluster and where the operator runs.
+    if (created && readiness !== undefined) {
+      for (const line of await operatorSummary(session, lab, provider)) out(line);
+    }
     if (!created) out("Not created yet: run `bootstrap up`.");
     else if (next !== undefined)
       out(`Unfinished: next step is ${next.id} (${next.title}); run \`bootstrap up\` to resume.`);

@@ -4,6 +4,7 @@ import { relative } from "node:path";
 import { loadCalicoManifest, type CalicoManifest } from "../calico.ts";
 import { kubernetesMinor, type Lab, type LabOverrides } from "../config.ts";
 import { ConfigError, KubelabError } from "../errors.ts";
+import { labClusterName } from "../labcluster.ts";
 import { buildPlan, currentFiles, formatPlan, PHASES, type PlanStep, type RunContext } from "../plan.ts";
 import { createReporter, formatDuration } from "../progress.ts";
 import { writeRenderedFiles } from "../render.ts";
@@ -22,6 +23,7 @@ import {
   type GlobalOptions,
   type LabSession,
 } from "./common.ts";
+import { operatorSummary } from "./lab-summary.ts";
 
 export interface UpOptions {
   readonly dryRun?: boolean;
@@ -77,8 +79,11 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
           ? `\nLab ${lab.name} is up to date: nothing to do.\n`
           : `\nLab ${lab.name} is up (${formatDuration(Date.now() - started)}): ${lab.nodes.length} nodes, Kubernetes ${lab.kubernetes.version}.\n`,
       );
+      for (const line of await operatorSummary(session, lab, provider)) io.stdout.write(`${line}\n`);
+      io.stdout.write(`Use it:\n`);
       io.stdout.write(`  export KUBECONFIG=${kubeconfig}   # or: bootstrap kubeconfig --merge\n`);
       io.stdout.write(`  kubectl get nodes -o wide\n`);
+      io.stdout.write(`  kubectl describe labcluster ${labClusterName(lab)}\n`);
       if (provider.capabilities.shell) io.stdout.write(`  bootstrap ssh ${lab.controlPlane.name}\n`);
     } finally {
       await release();

@@ -12,11 +12,20 @@ import { expectGolden } from "./golden.ts";
 import { FIXED_TOKEN, labOf, testRunContext, useFakeVagrantOnPath, type FakeVagrant } from "./helpers.ts";
 
 const VMS: ProviderCapabilities = { shell: true, installsKubernetes: true };
-const SIMULATED: ProviderCapabilities = { shell: false, installsKubernetes: false };
+const SIMULATED: ProviderCapabilities = { shell: false, installsKubernetes: false, localOperator: true };
+/** The steps after the nodes are Ready: the operator and its LabCluster. */
+const OPERATOR_STEPS = [
+  "crds",
+  "operator",
+  "operator-process",
+  "addon-bundles",
+  "labcluster",
+  "labcluster-ready",
+] as const;
 const nothingDone = { isDone: () => false };
 
 describe("plan", () => {
-  it("orders the steps: files, VMs, nodes, kubeadm init, kubeconfig, Calico, joins, readiness", () => {
+  it("orders the steps: files, VMs, nodes, kubeadm init, kubeconfig, Calico, joins, readiness, then the operator and its LabCluster", () => {
     const plan = buildPlan({ lab: labOf(), capabilities: VMS, providerName: "vagrant" });
     expect(plan.map((step) => step.id)).to.deep.equal([
       "render-files",
@@ -28,8 +37,12 @@ describe("plan", () => {
       "calico",
       "join-workers",
       "nodes-ready",
+      ...OPERATOR_STEPS,
     ]);
-    expect(plan.filter((step) => step.skipReason !== undefined)).to.deep.equal([]);
+    // A provider whose nodes run pods runs the operator's Deployment, not a local process.
+    expect(
+      plan.filter((step) => step.skipReason !== undefined).map((step) => [step.id, step.skipReason]),
+    ).to.deep.equal([["operator-process", "the vagrant provider runs the operator's Deployment"]]);
   });
 
   it("runs node steps on the right nodes: every node, joins on workers only, bounded concurrency", () => {
@@ -61,7 +74,14 @@ describe("plan", () => {
       "join-workers": "the sim provider sets Kubernetes up itself",
     });
     const kept = plan.filter((s) => !s.skipReason).map((s) => s.id);
-    expect(kept).to.deep.equal(["render-files", "create-nodes", "fetch-kubeconfig", "calico", "nodes-ready"]);
+    expect(kept).to.deep.equal([
+      "render-files",
+      "create-nodes",
+      "fetch-kubeconfig",
+      "calico",
+      "nodes-ready",
+      ...OPERATOR_STEPS,
+    ]);
   });
 
   it("a provider with a shell that sets Kubernetes up itself skips the node preparation and the kubeadm steps", () => {
@@ -76,6 +96,7 @@ describe("plan", () => {
       "install-packages",
       "kubeadm-init",
       "join-workers",
+      "operator-process",
     ]);
   });
 

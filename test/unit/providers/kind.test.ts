@@ -419,6 +419,12 @@ describe("providers/kind", () => {
         calico: "runs",
         "join-workers": "the kind provider sets Kubernetes up itself",
         "nodes-ready": "runs",
+        crds: "runs",
+        operator: "runs",
+        "operator-process": "the kind provider runs the operator's Deployment",
+        "addon-bundles": "runs",
+        labcluster: "runs",
+        "labcluster-ready": "runs",
       });
     });
 
