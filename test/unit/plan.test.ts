@@ -206,6 +206,18 @@ describe("plan", () => {
       expect(context.state.cluster.joinTokenExpiresAt).to.equal("2030-01-02T02:00:00.000Z");
     });
 
+    it("render-files runs only when a rendered file would change: a second run counts nothing as run", async () => {
+      const context = await testRunContext({ lab, provider: new VagrantProvider() });
+      const render = steps("render-files");
+      const first = await runPlan(render, context, new PlainReporter(() => undefined));
+      expect(first.ran).to.equal(1);
+      const second = await runPlan(render, context, new PlainReporter(() => undefined));
+      expect(second).to.include({ ran: 0, upToDate: 1 });
+      await writeFile(join(context.workDir.root, "nodes.json"), "{}\n");
+      const third = await runPlan(render, context, new PlainReporter(() => undefined));
+      expect(third.ran, "a file edited by hand is rendered again").to.equal(1);
+    });
+
     it("a machine that has to be created again loses its recorded work; a new control plane loses the cluster's", async () => {
       const context = await testRunContext({ lab, provider: new VagrantProvider() });
       await run(context, ["create-nodes"]);
