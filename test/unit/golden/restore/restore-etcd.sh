@@ -138,8 +138,8 @@ log "pointing etcd at $NEW_DATA_DIR"
 old=$(printf '%s' "$PREVIOUS_DATA_DIR" | sed 's/[][\.*^$|]/\\&/g')
 sed -i -E \
   -e "s|^([[:space:]]*- --data-dir=)${old}\$|\1$NEW_DATA_DIR|" \
-  -e "s|^([[:space:]]*mountPath: )${old}\$|\1$NEW_DATA_DIR|" \
-  -e "s|^([[:space:]]*path: )${old}\$|\1$NEW_DATA_DIR|" \
+  -e "s|^([[:space:]]*(- )?mountPath: )${old}\$|\1$NEW_DATA_DIR|" \
+  -e "s|^([[:space:]]*(- )?path: )${old}\$|\1$NEW_DATA_DIR|" \
   "$STASH/etcd.yaml"
 grep -qF -- "--data-dir=$NEW_DATA_DIR" "$STASH/etcd.yaml" || fail "could not point $STASH/etcd.yaml at $NEW_DATA_DIR"
 
