@@ -1,4 +1,4 @@
-// `bootstrap up --provider sim` end to end through the real CLI: a lab without VMs, then down with no process left.
+// `bootstrap up --provider sim` end to end through the real CLI: a lab without VMs, its operator, then down with no process left.
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { isRunning } from "../../bootstrap/controlplane/process.ts";
 import { nthAddress, parseCidr } from "../../bootstrap/ipv4.ts";
 import { simSupervisorState } from "../../bootstrap/providers/sim.ts";
+import { simOperatorPaths, simOperatorStatus } from "../../bootstrap/providers/sim/operator.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,6 +53,19 @@ describe("bootstrap up --provider sim", function () {
     return JSON.parse(result.stdout) as T;
   };
 
+  /** The LabCluster's conditions as `type=status`. */
+  const labClusterConditions = async (): Promise<string[]> => {
+    const labCluster = await kubectl<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      "get",
+      "labcluster",
+      "simlab",
+    );
+    return (labCluster.status?.conditions ?? []).map((c) => `${c.type}=${c.status}`);
+  };
+
+  /** The operator's pid as the supervisor reports it (undefined when not running). */
+  const operatorPid = async (): Promise<number | undefined> => (await simOperatorStatus(workDir))?.pid;
+
   /** Pids of the supervisor and of every component it runs. */
   const labPids = async (): Promise<number[]> => {
     const state = await simSupervisorState(workDir);
@@ -74,6 +88,9 @@ describe("bootstrap up --provider sim", function () {
     const up = await bootstrap("up", "--provider", "sim", "--calico-manifest", CALICO_FIXTURE);
     expect(up.exitCode, up.output).to.equal(0);
     expect(up.output).to.contain("Lab simlab is up");
+    expect(up.output).to.contain("LabCluster simlab: Ready=True");
+    expect(up.output).to.match(/Wait until the LabCluster simlab is Ready .*\(.*Ready, 3\/3 nodes healthy\)/);
+    expect(up.output).to.contain("export KUBECONFIG=.kubelab/kubeconfig");
 
     const nodes = await kubectl<{ items: V1Node[] }>("get", "nodes");
     const ready = nodes.items
@@ -91,6 +108,94 @@ describe("bootstrap up --provider sim", function () {
       (node) => node.status?.addresses?.find((a) => a.type === "InternalIP")?.address,
     );
     expect(addresses.sort()).to.deep.equal(["192.168.56.10", "192.168.56.101", "192.168.56.102"]);
+  });
+
+  it("ends with the LabCluster Ready, reconciled by the operator running locally as its ServiceAccount", async () => {
+    // `up` waited for Ready itself; the summary it printed says so.
+    expect(await labClusterConditions()).to.include.members([
+      "Ready=True",
+      "NodesHealthy=True",
+      "CalicoHealthy=True",
+      "CoreDNSHealthy=True",
+      "BackupsHealthy=True",
+    ]);
+    const labCluster = await kubectl<{
+      spec: { nodes: { expected: { name: string; role: string }[] }; etcdBackup: { schedule: string } };
+      status: { readyNodes: number; expectedNodes: number };
+    }>("get", "labcluster", "simlab");
+    expect(labCluster.spec.nodes.expected).to.deep.equal([
+      { name: "m-k8s", role: "control-plane" },
+      { name: "w1-k8s", role: "worker" },
+      { name: "w2-k8s", role: "worker" },
+    ]);
+    expect(labCluster.spec.etcdBackup.schedule).to.equal("0 */6 * * *");
+    expect(labCluster.status).to.include({ readyNodes: 3, expectedNodes: 3 });
+
+    // The operator is a local process (kwok would only pretend to run the Deployment, which is not applied).
+    const pid = await operatorPid();
+    expect(pid).to.be.a("number");
+    expect(isRunning(pid!)).to.equal(true);
+    const paths = simOperatorPaths(workDir);
+    const commandLine = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+    expect(commandLine.some((arg) => arg.endsWith("bin/kubelab-operator.js"))).to.equal(true);
+    expect(commandLine).to.include(paths.kubeconfig);
+    const operatorKubeconfig = parse(await readFile(paths.kubeconfig, "utf8")) as {
+      users: { user: { as: string; "as-groups": string[] } }[];
+    };
+    expect(operatorKubeconfig.users[0]?.user.as).to.equal(
+      "system:serviceaccount:kubelab-system:kubelab-operator",
+    );
+    expect(operatorKubeconfig.users[0]?.user["as-groups"]).to.deep.equal([
+      "system:serviceaccounts",
+      "system:serviceaccounts:kubelab-system",
+    ]);
+    const deployments = await kubectl<{ items: unknown[] }>("-n", "kubelab-system", "get", "deployments");
+    expect(deployments.items).to.deep.equal([]);
+    // It leads (its Lease) and restores what the bundles hold.
+    const lease = await kubectl<{ spec: { holderIdentity?: string } }>(
+      "-n",
+      "kubelab-system",
+      "get",
+      "lease",
+      "kubelab-operator",
+    );
+    expect(lease.spec.holderIdentity).to.be.a("string").and.not.equal("");
+    await execa(
+      controlPlane().binaries.path("kubectl"),
+      [
+        "--kubeconfig",
+        join(workDir, "kubeconfig"),
+        "-n",
+        "kube-system",
+        "delete",
+        "daemonset",
+        "calico-node",
+      ],
+      { timeout: 60_000 },
+    );
+    await waitFor(
+      "calico-node to be restored by the operator",
+      async () =>
+        (await kubectl<{ metadata: { uid: string } }>("-n", "kube-system", "get", "daemonset", "calico-node"))
+          .metadata.uid,
+      { timeoutMs: 60_000 },
+    );
+    expect(await readFile(paths.log, "utf8")).to.not.match(/forbidden/i);
+  });
+
+  it("restarts the operator process when it dies", async () => {
+    const pid = await operatorPid();
+    process.kill(pid!, "SIGKILL");
+    const restarted = await waitFor(
+      "the supervisor to restart the operator",
+      async () => {
+        const next = await operatorPid();
+        return next !== undefined && next !== pid && isRunning(next) ? next : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(restarted).to.not.equal(pid);
+    expect((await simSupervisorState(workDir))?.components.operator).to.equal(restarted);
   });
 
   it("holds what kubeadm init would have installed, with the lab's networks", async () => {
@@ -141,15 +246,30 @@ describe("bootstrap up --provider sim", function () {
   });
 
   it("shows the nodes in `bootstrap status` and does nothing on a second `up`", async () => {
+    // The operator killed above leads again once its predecessor's Lease expired.
+    await waitFor(
+      "the LabCluster to be Ready",
+      async () => (await labClusterConditions()).includes("Ready=True"),
+      {
+        timeoutMs: 90_000,
+      },
+    );
     const status = await bootstrap("status");
     expect(status.exitCode, status.output).to.equal(0);
     expect(status.output).to.match(
       /w2-k8s\s+worker\s+192\.168\.56\.102\s+kwok \(supervisor pid \d+\)\s+Ready/,
     );
 
+    expect(status.output).to.contain("LabCluster simlab: Ready=True");
+    expect(status.output).to.match(/Operator: local process pid \d+ as the kubelab-operator ServiceAccount/);
+
     const before = await simSupervisorState(workDir);
+    const operatorBefore = await operatorPid();
     const again = await bootstrap("up", "--provider", "sim", "--calico-manifest", CALICO_FIXTURE);
     expect(again.exitCode, again.output).to.equal(0);
+    expect(again.output).to.contain("Lab simlab is up to date: nothing to do.");
+    expect(again.output).to.contain("  nodes:   3/3 ready");
+    expect(await operatorPid()).to.equal(operatorBefore);
     expect(again.output).to.contain("Create the nodes (already done)");
     expect(again.output).to.not.match(/\] run {3}(Create the nodes|Apply Calico|Wait until)/);
     expect((await simSupervisorState(workDir))?.pid).to.equal(before?.pid);
@@ -191,11 +311,28 @@ describe("bootstrap up --provider sim", function () {
       "w1-k8s",
       "w2-k8s",
     ]);
+    // The restarted supervisor runs the operator again, from the lab's operator.json.
+    const operator = await waitFor("the operator to run again", async () => {
+      const pid = await operatorPid();
+      return pid !== undefined && isRunning(pid) ? pid : undefined;
+    });
+    expect(pids).to.not.include(operator);
+    expect(up.output).to.match(/LabCluster simlab: Ready=/);
+    // Once it leads (the killed one's Lease expires first), it reports the lab Ready again.
+    await waitFor(
+      "the LabCluster to be Ready again",
+      async () => (await labClusterConditions()).includes("Ready=True"),
+      {
+        timeoutMs: 90_000,
+      },
+    );
   });
 
   it("stops every process on `down` and removes the lab's data", async () => {
     const pids = await labPids();
-    expect(pids).to.have.length(6); // the supervisor, etcd, kube-apiserver, controller-manager, scheduler, kwok
+    // The supervisor, etcd, kube-apiserver, controller-manager, scheduler, kwok and the operator.
+    expect(pids).to.have.length(7);
+    expect(pids).to.include(await operatorPid());
     expect(pids.every(isRunning)).to.equal(true);
     const down = await bootstrap("down", "--yes");
     expect(down.exitCode, down.output).to.equal(0);
