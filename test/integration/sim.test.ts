@@ -43,15 +43,15 @@ describe("bootstrap up --provider sim", function () {
     return { exitCode: result.exitCode ?? -1, output: String(result.all) };
   };
 
-  /** Our kubectl on the lab's kubeconfig (the one a user gets), JSON output parsed. */
-  const kubectl = async <T>(...args: string[]): Promise<T> => {
-    const result = await execa(
-      controlPlane().binaries.path("kubectl"),
-      ["--kubeconfig", join(workDir, "kubeconfig"), ...args, "-o", "json"],
-      { timeout: 60_000 },
-    );
-    return JSON.parse(result.stdout) as T;
-  };
+  /** Our kubectl on the lab's kubeconfig (the one a user gets). */
+  const kubectlRun = (...args: string[]) =>
+    execa(controlPlane().binaries.path("kubectl"), ["--kubeconfig", join(workDir, "kubeconfig"), ...args], {
+      timeout: 60_000,
+    });
+
+  /** kubectl with JSON output, parsed. */
+  const kubectl = async <T>(...args: string[]): Promise<T> =>
+    JSON.parse((await kubectlRun(...args, "-o", "json")).stdout) as T;
 
   /** The LabCluster's conditions as `type=status`. */
   const labClusterConditions = async (): Promise<string[]> => {
@@ -160,19 +160,7 @@ describe("bootstrap up --provider sim", function () {
       "kubelab-operator",
     );
     expect(lease.spec.holderIdentity).to.be.a("string").and.not.equal("");
-    await execa(
-      controlPlane().binaries.path("kubectl"),
-      [
-        "--kubeconfig",
-        join(workDir, "kubeconfig"),
-        "-n",
-        "kube-system",
-        "delete",
-        "daemonset",
-        "calico-node",
-      ],
-      { timeout: 60_000 },
-    );
+    await kubectlRun("-n", "kube-system", "delete", "daemonset", "calico-node");
     await waitFor(
       "calico-node to be restored by the operator",
       async () =>
@@ -282,18 +270,7 @@ describe("bootstrap up --provider sim", function () {
   });
 
   it("restarts a killed supervisor from its data, on the same API server address", async () => {
-    await execa(
-      controlPlane().binaries.path("kubectl"),
-      [
-        "--kubeconfig",
-        join(workDir, "kubeconfig"),
-        "create",
-        "configmap",
-        "survivor",
-        "--from-literal=kept=yes",
-      ],
-      { timeout: 60_000 },
-    );
+    await kubectlRun("create", "configmap", "survivor", "--from-literal=kept=yes");
     const kubeconfig = await readFile(join(workDir, "kubeconfig"), "utf8");
     const pids = await labPids();
     for (const pid of pids) process.kill(pid, "SIGKILL");
