@@ -1,6 +1,4 @@
 // `bootstrap up`: create the lab, or resume it; `--dry-run` shows the plan and renders the files only.
-import { relative } from "node:path";
-
 import { loadCalicoManifest, type CalicoManifest } from "../calico.ts";
 import { kubernetesMinor, type Lab, type LabOverrides } from "../config.ts";
 import { ConfigError, KubelabError } from "../errors.ts";
@@ -72,8 +70,8 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
       session.logger.debug(`Calico manifest: ${calico.origin}`);
       const started = Date.now();
       const summary = await runPlan(plan, { ...run, calico }, createReporter(io.stdout));
-      const kubeconfig =
-        relative(process.cwd(), session.workDir.kubeconfigFile) || session.workDir.kubeconfigFile;
+      // Absolute: the export line works from any directory it is pasted in.
+      const kubeconfig = session.workDir.kubeconfigFile;
       io.stdout.write(
         summary.ran === 0
           ? `\nLab ${lab.name} is up to date: nothing to do.\n`

@@ -90,7 +90,7 @@ describe("bootstrap up --provider sim", function () {
     expect(up.output).to.contain("Lab simlab is up");
     expect(up.output).to.contain("LabCluster simlab: Ready=True");
     expect(up.output).to.match(/Wait until the LabCluster simlab is Ready .*\(.*Ready, 3\/3 nodes healthy\)/);
-    expect(up.output).to.contain("export KUBECONFIG=.kubelab/kubeconfig");
+    expect(up.output).to.contain(`export KUBECONFIG=${join(workDir, "kubeconfig")}`);
 
     const nodes = await kubectl<{ items: V1Node[] }>("get", "nodes");
     const ready = nodes.items
