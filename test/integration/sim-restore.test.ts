@@ -78,8 +78,8 @@ describe("bootstrap backup and restore on a sim lab", function () {
 
     const snapshots = JSON.parse(await kubectl("get", "etcdsnapshots", "-o", "json")) as {
       items: {
-        metadata: { name: string };
-        spec: { fileName: string; directory: string };
+        metadata: { name: string; ownerReferences?: { kind: string; name: string }[] };
+        spec: { fileName: string; directory: string; labCluster?: string };
         status?: { verification?: { verified: boolean; method: string } };
       }[];
     };
@@ -87,6 +87,10 @@ describe("bootstrap backup and restore on a sim lab", function () {
     const snapshot = snapshots.items[0]!;
     expect(snapshot.status?.verification).to.include({ verified: true, method: "TrialRestore" });
     expect(snapshot.spec.directory).to.equal(join(workDir, "backups"));
+    // Owned by the lab's LabCluster (`up` makes it), so its backups status and pruning count it.
+    expect(snapshot.spec.labCluster).to.equal("restorelab");
+    const owners = (snapshot.metadata.ownerReferences ?? []).map((owner) => `${owner.kind}/${owner.name}`);
+    expect(owners).to.include("LabCluster/restorelab");
     expect(await readdir(join(workDir, "backups"))).to.include(snapshot.spec.fileName);
     snapshotName = snapshot.metadata.name;
 
