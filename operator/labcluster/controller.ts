@@ -146,13 +146,20 @@ export class LabClusterReconciler implements Reconciler {
         type: condition.status === "True" ? "Normal" : "Warning",
         reason: condition.reason,
         action: "Observe",
-        note: `${condition.type} is ${condition.status}${before === undefined ? "" : ` (was ${before.status})`}: ${condition.message}`.slice(
-          0,
-          1000,
-        ),
+        note: transitionNote(condition, before),
       });
     }
   }
+}
+
+/** "Ready is True (was False): message", without the colon when the condition has no message. */
+export function transitionNote(
+  condition: { readonly type: string; readonly status: string; readonly message?: string },
+  before: { readonly status: string } | undefined,
+): string {
+  const was = before === undefined ? "" : ` (was ${before.status})`;
+  const message = condition.message === undefined || condition.message === "" ? "" : `: ${condition.message}`;
+  return `${condition.type} is ${condition.status}${was}${message}`.slice(0, 1000);
 }
 
 /** The LabCluster itself queues on creation, deletion and spec changes; its own status writes do not. */
