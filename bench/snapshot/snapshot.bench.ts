@@ -43,11 +43,14 @@ async function runAgent(
   const request = { mode, connection: etcd.connection, dir, etcdutl: etcd.etcdutl, workDir: scratch };
   const flags = launch === "tuned" ? ["--max-semi-space-size=1"] : [];
   const env = launch === "tuned" ? { NODE_COMPILE_CACHE: join(scratch, "node-compile-cache") } : {};
+  const command = [process.execPath, ...flags, AGENT_PROCESS, JSON.stringify(request)];
+  // The agent reports its own peak RSS (RUSAGE_SELF: etcdutl children excluded). Linux carries ru_maxrss
+  // across fork and exec, so a child of this large bench process would start at the bench's RSS: GNU time
+  // in between makes the agent's parent a small one. Without GNU time the figure is an upper bound.
   const started = performance.now();
-  const result = await execa(process.execPath, [...flags, AGENT_PROCESS, JSON.stringify(request)], {
-    timeout: 30 * 60_000,
-    env,
-  });
+  const result = existsSync(GNU_TIME)
+    ? await execa(GNU_TIME, ["-f", "%M", "-o", "/dev/null", ...command], { timeout: 30 * 60_000, env })
+    : await execa(command[0]!, command.slice(1), { timeout: 30 * 60_000, env });
   const wallMs = performance.now() - started;
   const line = JSON.parse(result.stdout.trim().split("\n").at(-1) ?? "{}") as Omit<AgentRun, "wallMs">;
   return { wallMs, ...line };
