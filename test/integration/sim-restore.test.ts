@@ -181,11 +181,26 @@ describe("bootstrap backup and restore on a sim lab", function () {
     expect(kept, "the old data dir is kept").to.include("member");
   });
 
-  it("`bootstrap down` keeps the snapshots in .kubelab/backups", async () => {
+  it("`bootstrap down` keeps .kubelab/backups; after `up`, backup records the old files again and restore brings the old lab's state back", async () => {
     const before = await readdir(join(workDir, "backups"));
+    expect(before).to.include(`${snapshotName}.db`);
     const down = await bootstrap("down", "--yes");
     expect(down.exitCode, down.output).to.equal(0);
     expect(await readdir(join(workDir, "backups"))).to.deep.equal(before);
-    expect(before.filter((name) => name.endsWith(".db"))).to.have.length.greaterThan(0);
+
+    const up = await bootstrap("up", "--provider", "sim", "--calico-manifest", CALICO_FIXTURE);
+    expect(up.exitCode, up.output).to.equal(0);
+    expect(await exists("namespace", "keep-me"), "a new lab starts empty").to.equal(false);
+    // The agent records every file of the folder on each run: the old snapshot is an object again.
+    const backup = await bootstrap("backup");
+    expect(backup.exitCode, backup.output).to.equal(0);
+    const list = await bootstrap("backups");
+    expect(list.output).to.match(new RegExp(`${snapshotName} .*yes \\(TrialRestore\\)`));
+
+    const restore = await bootstrap("restore", "--snapshot", snapshotName, "--yes");
+    expect(restore.exitCode, restore.output).to.equal(0);
+    expect(
+      await kubectl("-n", "keep-me", "get", "configmap", "settings", "-o", "jsonpath={.data.color}"),
+    ).to.equal("blue");
   });
 });
