@@ -303,7 +303,21 @@ export class SimOperatorSupervisor {
       this.#nextStartAt = 0;
     }
     if (Date.now() < this.#nextStartAt) return;
-    await this.#startProcess(desired);
+    try {
+      await this.#startProcess(desired);
+    } catch (error) {
+      this.#scheduleRestart(`could not be started: ${(error as Error).message}`);
+    }
+  }
+
+  /** Counts a failed start or an unexpected exit and sets when to try again (exponential backoff). */
+  #scheduleRestart(why: string): void {
+    this.#restarts++;
+    const delay = Math.min(1000 * 2 ** (this.#restarts - 1), MAX_RESTART_DELAY_MS);
+    this.#nextStartAt = Date.now() + delay;
+    this.#log(
+      `operator: ${why}; restart ${this.#restarts} in ${delay / 1000}s (log: ${simOperatorPaths(this.#workDir).log})`,
+    );
   }
 
   async #startProcess(desired: DesiredOperator): Promise<void> {
@@ -345,12 +359,8 @@ export class SimOperatorSupervisor {
       if (exit.requested || this.#stopping || this.#process !== child) return;
       this.#process = undefined;
       if (Date.now() - startedAt > HEALTHY_RUN_MS) this.#restarts = 0;
-      this.#restarts++;
-      const delay = Math.min(1000 * 2 ** (this.#restarts - 1), MAX_RESTART_DELAY_MS);
-      this.#nextStartAt = Date.now() + delay;
-      this.#log(
-        `operator: pid ${child.pid} exited (code ${exit.code ?? "-"}, signal ${exit.signal ?? "-"}); ` +
-          `restart ${this.#restarts} in ${delay / 1000}s (log: ${paths.log})`,
+      this.#scheduleRestart(
+        `pid ${child.pid} exited (code ${exit.code ?? "-"}, signal ${exit.signal ?? "-"})`,
       );
       this.#onChange();
     });
