@@ -11,6 +11,7 @@ import { refOf } from "../../operator/labcluster/addons/objects.ts";
 import { objectPath, ResourceResolver } from "../../operator/labcluster/addons/resources.ts";
 import { resourcePath } from "../../operator/runtime/client.ts";
 import { writeAddonBundles } from "../../bootstrap/addon-bundles.ts";
+import { applyManifests } from "../../bootstrap/kube.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import { calicoFixtureObjects } from "../fixtures/calico/generate.ts";
 import { adminClient } from "./operator/helpers.ts";
@@ -48,27 +49,15 @@ export function calicoObjects(): BundleObject[] {
 }
 
 /**
- * Applies objects as `bootstrap up` means to: server-side apply with the field manager kubelab-bootstrap,
- * CRDs first and Established before the rest. The JSON goes out as is. (bootstrap/kube.ts's applyManifests
- * sends objects through @kubernetes/client-node's typed serializer, which drops `enum` and every
- * `x-kubernetes-*` key of a CRD schema; until that is fixed, the tests do not go through it.)
+ * Applies objects as `bootstrap up` does, with its own applyManifests: server-side apply with the field
+ * manager kubelab-bootstrap, CRDs first and Established before the rest, each object's JSON sent as is.
  */
 export async function applyAsBootstrap(objects: readonly BundleObject[]): Promise<void> {
-  const client = adminClient();
-  const crds = objects.filter((object) => object.kind === "CustomResourceDefinition");
-  for (const object of crds) await client.apply(await pathOf(object), object, "kubelab-bootstrap");
-  for (const crd of crds) {
-    await waitFor(`CRD ${crd.metadata.name} Established`, async () => {
-      const live = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
-        await pathOf(crd),
-      );
-      return live.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
-    });
-  }
-  for (const object of objects) {
-    if (object.kind !== "CustomResourceDefinition")
-      await client.apply(await pathOf(object), object, "kubelab-bootstrap");
-  }
+  await applyManifests(controlPlane().kubeConfig, objects, {
+    signal: AbortSignal.timeout(120_000),
+    timeoutMs: 120_000,
+    step: "test-apply",
+  });
 }
 
 /** Writes bundles with bootstrap's own function, into the test operator's namespace. */
@@ -138,10 +127,32 @@ export async function readObject(object: BundleObject): Promise<LiveObject | und
   }
 }
 
+/**
+ * Waits until the API server watches a CRD's custom resources from its watch cache, as it does on a cluster
+ * whose controllers use the CRD. A watch is refused (429 "storage is (re)initializing") until the cache has
+ * started; the CRD finalizer's list of instances is refused the same way and then backs off exponentially,
+ * which could make a CRD deleted right after its first use take longer to go than a test waits.
+ */
+async function waitCustomResourceWatchable(crd: BundleObject): Promise<void> {
+  const spec = (
+    crd as unknown as {
+      spec: { group: string; names: { plural: string }; versions: { name: string; storage: boolean }[] };
+    }
+  ).spec;
+  const version = spec.versions.find((entry) => entry.storage)?.name ?? spec.versions[0]!.name;
+  const path = `/apis/${spec.group}/${version}/${spec.names.plural}`;
+  await waitFor(`the watch cache of ${spec.names.plural}.${spec.group}`, async () => {
+    const watch = adminClient().watch(path, { timeoutSeconds: 1 }, AbortSignal.timeout(10_000));
+    for await (const _event of watch) break;
+    return true;
+  });
+}
+
 /** Deletes an object and waits until a new one (another uid) exists; returns the new one. */
 export async function deleteAndWaitRestored(object: BundleObject, timeoutMs = 30_000): Promise<LiveObject> {
   const before = await readObject(object);
   if (before === undefined) throw new Error(`${objectIdentity(object)} does not exist before the test`);
+  if (object.kind === "CustomResourceDefinition") await waitCustomResourceWatchable(object);
   await adminClient().delete(await pathOf(object));
   return waitFor(
     `${objectIdentity(object)} re-created`,
@@ -158,24 +169,34 @@ export async function deleteAndWaitRestored(object: BundleObject, timeoutMs = 30
 }
 
 /**
- * Deletes objects (CRDs included) and waits until they are gone; the error names those that stay. Up to 3
- * minutes: on a busy machine the API server's CRD finalizer can fail with "storage is (re)initializing" and
- * retry a minute later.
+ * Deletes what a suite made, except CustomResourceDefinitions, and waits until it is gone; the error names
+ * what stays. The Calico CRDs stay for the next suite (which applies the same ones again): a CRD is only gone
+ * once the API server's CRD finalizer has listed its (zero) instances, and that list fails with "storage is
+ * (re)initializing" while the new watch cache of the CRD starts; the finalizer then backs off exponentially
+ * per CRD, so two dozen CRDs deleted at once on a busy machine have taken more than 3 minutes to go, and the
+ * next suite's apply raced their removal. (The restore suite still deletes each CRD and sees it re-created.)
  */
 export async function deleteObjects(objects: readonly BundleObject[]): Promise<void> {
   const client = adminClient();
-  for (const object of objects) await client.delete(await pathOf(object));
+  const doomed = objects.filter((object) => object.kind !== "CustomResourceDefinition");
+  for (const object of doomed) {
+    try {
+      await client.delete(await pathOf(object));
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+    }
+  }
   let left: string[] = [];
   await waitFor(
     "the addon objects gone",
     async () => {
       left = [];
-      for (const object of objects)
+      for (const object of doomed)
         if ((await readObject(object)) !== undefined) left.push(objectIdentity(object));
       if (left.length > 0) throw new Error(`still there: ${left.slice(0, 5).join(", ")}`);
       return true;
     },
-    { timeoutMs: 180_000 },
+    { timeoutMs: 120_000 },
   );
 }
 
