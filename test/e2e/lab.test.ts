@@ -228,9 +228,16 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     const name = (await theLabCluster()).metadata.name;
     await deleteAndExpectRestore("Deployment", "coredns", name);
     await deleteAndExpectRestore("DaemonSet", "calico-node", name);
-    const cluster = await waitReady("the LabCluster to be Ready after the restores", 120_000);
-    expect(cluster.status?.addons?.coredns?.restores ?? 0).to.be.greaterThan(0);
-    expect(cluster.status?.addons?.calico?.restores ?? 0).to.be.greaterThan(0);
+    // The status counts each restore; Ready may still be the one from before the deletes, so wait for both.
+    await waitFor(
+      "status to count the restores of both addons",
+      async () => {
+        const addons = (await theLabCluster()).status?.addons;
+        return (addons?.coredns?.restores ?? 0) > 0 && (addons?.calico?.restores ?? 0) > 0;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await waitReady("the LabCluster to be Ready after the restores", 120_000);
   });
 
   it("reports a silenced node as unhealthy, and healthy again once it is back", async () => {

@@ -183,7 +183,12 @@ describe("bootstrap up --provider sim", function () {
       { timeoutMs: 30_000 },
     );
     expect(restarted).to.not.equal(pid);
-    expect((await simSupervisorState(workDir))?.components.operator).to.equal(restarted);
+    // The supervisor writes supervisor.json after the operator's own state file: wait for it to catch up.
+    await waitFor(
+      "supervisor.json to name the restarted operator",
+      async () => (await simSupervisorState(workDir))?.components.operator === restarted,
+      { timeoutMs: 10_000 },
+    );
   });
 
   it("holds what kubeadm init would have installed, with the lab's networks", async () => {
