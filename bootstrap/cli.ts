@@ -45,9 +45,10 @@ Environment:
 
 const RESTORE_HELP = `
 The kubeadm procedure on the control plane: the snapshot file is checked first (sha256 as recorded,
-etcdutl snapshot status; a bad file changes nothing), kube-apiserver and etcd stop, etcdutl restores the
-snapshot into a NEW data directory, etcd is pointed at it, both start again, and the command waits until
-the API server answers and every node is Ready. Objects created since the snapshot are gone; the old data
+etcdutl snapshot status; a bad file changes nothing), the four static pods stop (etcd, kube-apiserver,
+controller-manager, scheduler), etcdutl restores the snapshot into a NEW data directory with its revision
+bumped, etcd is pointed at it, they start again (kubelet restarted), and the command waits until the API
+server answers and every node is Ready. Objects created since the snapshot are gone; the old data
 directory stays (vagrant, kind: /var/lib/etcd on the control plane; sim: ${WORK_DIR_NAME}/sim/cluster/etcd).
 Snapshots that were never verified by a trial restore are refused.
 
