@@ -2,7 +2,8 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "winston";
 
-import { describeCause } from "../errors.ts";
+import { ApiConnectionError, ApiError, describeCause, isNotFound } from "../errors.ts";
+import { backoffDelay, type BackoffPolicy } from "./backoff.ts";
 import { resourcePath, type KubeClient } from "./client.ts";
 import { microTime, systemClock, type Clock } from "./clock.ts";
 
@@ -39,6 +40,23 @@ export interface EventRecorderOptions {
   readonly clock?: Clock;
   /** How long a repeat of the same Event becomes part of its series instead of a new Event. */
   readonly seriesWindowMs?: number;
+  /** Writes per Event when the API server fails transiently, and the delays between them. */
+  readonly retry?: { readonly attempts: number; readonly backoff: BackoffPolicy };
+}
+
+/**
+ * An Event write that fails transiently (unreachable, 429, 5xx) is tried again, 4 writes over about 7 s, as
+ * client-go's recorder tries an Event again instead of dropping it on a busy API server.
+ */
+export const EVENT_RETRY = {
+  attempts: 4,
+  backoff: { initialMs: 1000, maxMs: 4000, factor: 2, jitter: 0.2 },
+} as const satisfies EventRecorderOptions["retry"];
+
+/** An error worth another write: the API server was unreachable, overloaded or failed inside. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof ApiConnectionError) return true;
+  return error instanceof ApiError && (error.statusCode === 429 || error.statusCode >= 500);
 }
 
 interface SeriesEntry {
@@ -53,8 +71,9 @@ const MAX_TRACKED_SERIES = 4096;
 /**
  * Emits Events. Repeats of the same Event (same object, reason, action, note, related object) within the
  * series window update the first one's `series` (count, lastObservedTime) instead of adding another object,
- * as client-go's new events library does. Recording is best effort: a failure is logged, never thrown,
- * because an Event must not fail the reconcile that reports it.
+ * as client-go's new events library does. Recording is best effort: a transient failure is tried again
+ * (EVENT_RETRY), a lasting one is logged, never thrown, because an Event must not fail the reconcile that
+ * reports it.
  */
 export class EventRecorder {
   readonly #options: EventRecorderOptions;
@@ -68,14 +87,34 @@ export class EventRecorder {
 
   /** Emits the Event, or counts it into the series of an identical recent one. Returns the Event's name. */
   async record(event: EventRecord): Promise<string | undefined> {
+    const retry = this.#options.retry ?? EVENT_RETRY;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#write(event);
+      } catch (error) {
+        if (attempt < retry.attempts && isTransient(error)) {
+          await this.#sleep(backoffDelay(retry.backoff, attempt));
+          continue;
+        }
+        this.#options.log.warn("cannot record an Event", {
+          reason: event.reason,
+          regarding: event.regarding.name,
+          attempts: attempt,
+          error: describeCause(error),
+        });
+        return undefined;
+      }
+    }
+  }
+
+  /** One write: the series' count when the same Event is recent, else a new Event. */
+  async #write(event: EventRecord): Promise<string> {
     const key = seriesKey(event);
     const now = this.#clock.now();
     const window = this.#options.seriesWindowMs ?? 10 * 60_000;
     const existing = this.#series.get(key);
-    try {
-      if (existing !== undefined && now - existing.lastSeen < window) {
-        existing.count++;
-        existing.lastSeen = now;
+    if (existing !== undefined && now - existing.lastSeen < window) {
+      try {
         await this.#options.client.mergePatch(
           resourcePath({
             group: "events.k8s.io",
@@ -84,41 +123,42 @@ export class EventRecorder {
             namespace: existing.namespace,
             name: existing.name,
           }),
-          { series: { count: existing.count, lastObservedTime: microTime(now) } },
+          { series: { count: existing.count + 1, lastObservedTime: microTime(now) } },
         );
+        existing.count++;
+        existing.lastSeen = now;
         return existing.name;
+      } catch (error) {
+        // The series' Event is gone (its TTL): this one starts a new Event.
+        if (!isNotFound(error)) throw error;
+        this.#series.delete(key);
       }
-      const namespace = event.regarding.namespace ?? "default";
-      const name = `${event.regarding.name}.${randomBytes(8).toString("hex")}`;
-      await this.#options.client.create(
-        resourcePath({ group: "events.k8s.io", version: "v1", plural: "events", namespace }),
-        {
-          apiVersion: "events.k8s.io/v1",
-          kind: "Event",
-          metadata: { name, namespace },
-          eventTime: microTime(now),
-          reportingController: this.#options.controller,
-          reportingInstance: this.#options.instance.slice(0, 128),
-          action: event.action.slice(0, 128),
-          reason: event.reason.slice(0, 128),
-          type: event.type,
-          note: event.note.slice(0, 1024),
-          regarding: event.regarding,
-          ...(event.related === undefined ? {} : { related: event.related }),
-        },
-      );
-      this.#remember(key, { name, namespace, count: 1, lastSeen: now });
-      return name;
-    } catch (error) {
-      // The series' Event may have been deleted (TTL): start a new one next time.
-      this.#series.delete(key);
-      this.#options.log.warn("cannot record an Event", {
-        reason: event.reason,
-        regarding: event.regarding.name,
-        error: describeCause(error),
-      });
-      return undefined;
     }
+    const namespace = event.regarding.namespace ?? "default";
+    const name = `${event.regarding.name}.${randomBytes(8).toString("hex")}`;
+    await this.#options.client.create(
+      resourcePath({ group: "events.k8s.io", version: "v1", plural: "events", namespace }),
+      {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { name, namespace },
+        eventTime: microTime(now),
+        reportingController: this.#options.controller,
+        reportingInstance: this.#options.instance.slice(0, 128),
+        action: event.action.slice(0, 128),
+        reason: event.reason.slice(0, 128),
+        type: event.type,
+        note: event.note.slice(0, 1024),
+        regarding: event.regarding,
+        ...(event.related === undefined ? {} : { related: event.related }),
+      },
+    );
+    this.#remember(key, { name, namespace, count: 1, lastSeen: now });
+    return name;
+  }
+
+  #sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve) => this.#clock.setTimer(resolve, delayMs));
   }
 
   #remember(key: string, entry: SeriesEntry): void {
