@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 
 import { UsageError } from "../errors.ts";
+import { hostBackupsDir } from "../providers/provider.ts";
 import { acquireLock } from "../state.ts";
 import {
   closeLogger,
@@ -74,7 +75,8 @@ export async function down(global: GlobalOptions, options: DownOptions, io: Comm
       for (const entry of CLUSTER_ENTRIES)
         await rm(join(session.workDir.root, entry), { recursive: true, force: true });
       io.stdout.write(
-        `Lab ${lab.name} destroyed. Kept: ${session.workDir.cacheDir} (downloads) and ${session.workDir.logsDir}.\n`,
+        `Lab ${lab.name} destroyed. Kept: ${hostBackupsDir(session.workDir.root)} (etcd snapshots), ` +
+          `${session.workDir.cacheDir} (downloads) and ${session.workDir.logsDir}.\n`,
       );
       io.stdout.write(`If you merged its kubeconfig: kubectl config delete-context kubelab-${lab.name}\n`);
     } finally {

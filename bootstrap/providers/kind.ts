@@ -20,6 +20,7 @@ import {
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "./node-io.ts";
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import { restoreEtcdWithScript } from "../restore-on-node.ts";
+import { hostBackupsDir } from "./provider.ts";
 import type {
   EtcdRestoreResult,
   NodePhase,
@@ -270,6 +271,8 @@ export class KindProvider implements Provider {
   async #createCluster(lab: Lab, context: ProviderContext): Promise<void> {
     const kindDir = join(context.workDir, KIND_DIR);
     await mkdir(kindDir, { recursive: true, mode: FileMode.secretDirectory });
+    // Mounted into the control plane (renderKindConfig); made here so docker does not create it as root.
+    await mkdir(hostBackupsDir(context.workDir), { recursive: true });
     const caPem = await ensureLabCa(context.workDir);
     const config = renderKindConfig(lab, {
       nodeImage: kindNodeImage(lab, this.#nodeImage),

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import type { Lab, LabNode, ProviderName } from "../config.ts";
 import type { Logger } from "../log.ts";
 
@@ -65,7 +66,7 @@ export interface LocalOperatorStatus {
 
 /**
  * The lab's snapshots on the host: `.kubelab/backups/`. Vagrant syncs the control plane's backup directory
- * (spec.etcdBackup.hostPath) here and sim saves here directly, so snapshots outlive `bootstrap down`, which
+ * (spec.etcdBackup.hostPath) here, kind mounts it into the control-plane container, and sim saves here directly, so snapshots outlive `bootstrap down`, which
  * never removes this directory.
  */
 export function hostBackupsDir(workDir: string): string {
@@ -74,6 +75,12 @@ export function hostBackupsDir(workDir: string): string {
 
 /** The name of that directory inside `.kubelab/`. */
 export const BACKUPS_DIR_NAME = "backups";
+
+/**
+ * Where the backup Jobs write on the control-plane node: the LabCluster's default spec.etcdBackup.hostPath.
+ * Vagrant syncs it with `.kubelab/backups/` and kind bind-mounts that directory there.
+ */
+export const NODE_BACKUPS_DIR = labClusterSpecSchema.parse({}).etcdBackup.hostPath;
 
 /** What `backupEtcd` needs besides the lab. */
 export interface EtcdBackupOptions {

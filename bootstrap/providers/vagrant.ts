@@ -12,11 +12,11 @@ import { shellQuote } from "../provision/script.ts";
 import { nodeLogPath } from "../workdir.ts";
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "./node-io.ts";
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
-import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import { restoreEtcdWithScript } from "../restore-on-node.ts";
 import {
   BACKUPS_DIR_NAME,
   hostBackupsDir,
+  NODE_BACKUPS_DIR,
   type EtcdRestoreResult,
   type NodeStatus,
   type Provider,
@@ -82,9 +82,6 @@ export interface VagrantNodeList {
    */
   readonly backups: { readonly hostDir: string; readonly guestDir: string };
 }
-
-/** The guest side of the backups synced folder: the LabCluster's default spec.etcdBackup.hostPath. */
-export const VAGRANT_GUEST_BACKUP_DIR = labClusterSpecSchema.parse({}).etcdBackup.hostPath;
 
 /**
  * Drives `vagrant` with the Vagrantfile and nodes.json rendered into the work dir (VAGRANT_CWD), so the
@@ -310,7 +307,7 @@ export function vagrantNodeList(lab: Lab): VagrantNodeList {
       cpus: node.cpus,
       memoryMiB: node.memoryMiB,
     })),
-    backups: { hostDir: BACKUPS_DIR_NAME, guestDir: VAGRANT_GUEST_BACKUP_DIR },
+    backups: { hostDir: BACKUPS_DIR_NAME, guestDir: NODE_BACKUPS_DIR },
   };
 }
 

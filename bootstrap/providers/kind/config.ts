@@ -10,6 +10,7 @@ import {
 import type { Lab, LabNode } from "../../config.ts";
 import { UsageError } from "../../errors.ts";
 import { BOOTSTRAP_TOKEN_TTL } from "../../kubeadm.ts";
+import { BACKUPS_DIR_NAME, NODE_BACKUPS_DIR } from "../provider.ts";
 
 /** The kind release this provider is written and documented for (`go install sigs.k8s.io/kind@v0.33.0`). */
 export const TESTED_KIND_VERSION = "v0.33.0";
@@ -130,6 +131,8 @@ export function renderKindConfig(lab: Lab, options: { nodeImage: string; join?: 
             extraMounts: [
               { hostPath: KIND_CA_FILES.cert, containerPath: `${NODE_PKI}/ca.crt`, readOnly: true },
               { hostPath: KIND_CA_FILES.key, containerPath: `${NODE_PKI}/ca.key`, readOnly: true },
+              // The backup Jobs' directory is .kubelab/backups/: snapshots outlive `down`, as on vagrant.
+              { hostPath: BACKUPS_DIR_NAME, containerPath: NODE_BACKUPS_DIR },
             ],
           }
         : {}),

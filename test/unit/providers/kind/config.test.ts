@@ -20,7 +20,7 @@ interface KindConfig {
     role: string;
     image: string;
     labels: Record<string, string>;
-    extraMounts?: { hostPath: string; containerPath: string; readOnly: boolean }[];
+    extraMounts?: { hostPath: string; containerPath: string; readOnly?: boolean }[];
     kubeadmConfigPatches: string[];
   }[];
 }
@@ -102,11 +102,13 @@ describe("providers/kind/config", () => {
     expect(cluster).to.deep.equal([{ kind: "ClusterConfiguration", networking: { dnsDomain: "lab.local" } }]);
   });
 
-  it("mounts the lab CA read-only into the control plane only, where kubeadm init looks for it", () => {
+  it("mounts the lab CA read-only and .kubelab/backups into the control plane only", () => {
     const config = parse(renderKindConfig(lab, { nodeImage: "x" })) as KindConfig;
     expect(config.nodes[0]!.extraMounts).to.deep.equal([
       { hostPath: "pki/ca.crt", containerPath: "/etc/kubernetes/pki/ca.crt", readOnly: true },
       { hostPath: "pki/ca.key", containerPath: "/etc/kubernetes/pki/ca.key", readOnly: true },
+      // Relative to .kubelab/, where kind runs: the backup Jobs' directory is on the host, as on vagrant.
+      { hostPath: "backups", containerPath: "/var/lib/kubelab/etcd-backups" },
     ]);
     expect(config.nodes.slice(1).every((node) => node.extraMounts === undefined)).to.equal(true);
   });
