@@ -45,8 +45,8 @@ export interface EventRecorderOptions {
 }
 
 /**
- * An Event write that fails transiently (unreachable, 429, 5xx) is tried again, 4 writes over about 7 s, as
- * client-go's recorder tries an Event again instead of dropping it on a busy API server.
+ * An Event write that fails transiently (unreachable, 429, 5xx) is tried again in the background, 4 writes
+ * over about 7 s, as client-go's recorder tries an Event again instead of dropping it on a busy API server.
  */
 export const EVENT_RETRY = {
   attempts: 4,
@@ -71,46 +71,71 @@ const MAX_TRACKED_SERIES = 4096;
 /**
  * Emits Events. Repeats of the same Event (same object, reason, action, note, related object) within the
  * series window update the first one's `series` (count, lastObservedTime) instead of adding another object,
- * as client-go's new events library does. Recording is best effort: a transient failure is tried again
- * (EVENT_RETRY), a lasting one is logged, never thrown, because an Event must not fail the reconcile that
- * reports it.
+ * as client-go's new events library does. Recording is best effort: a transient failure is tried again in
+ * the background (EVENT_RETRY), a lasting one is logged, never thrown, because an Event must not fail the
+ * reconcile that reports it.
  */
 export class EventRecorder {
   readonly #options: EventRecorderOptions;
   readonly #clock: Clock;
   readonly #series = new Map<string, SeriesEntry>();
+  readonly #pending = new Set<Promise<void>>();
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** Emits the Event, or counts it into the series of an identical recent one. Returns the Event's name. */
+  /**
+   * Emits the Event, or counts it into the series of an identical recent one. Resolves after the first write
+   * with the Event's name, or undefined when it failed: a transient failure is tried again in the background
+   * (EVENT_RETRY), so the caller, often a reconcile, never waits on a busy API server. `settled()` waits for
+   * those retries.
+   */
   async record(event: EventRecord): Promise<string | undefined> {
-    const retry = this.#options.retry ?? EVENT_RETRY;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#write(event);
-      } catch (error) {
-        if (attempt < retry.attempts && isTransient(error)) {
-          await this.#sleep(backoffDelay(retry.backoff, attempt));
-          continue;
-        }
-        this.#options.log.warn("cannot record an Event", {
-          reason: event.reason,
-          regarding: event.regarding.name,
-          attempts: attempt,
-          error: describeCause(error),
-        });
-        return undefined;
-      }
+    const at = this.#clock.now();
+    try {
+      return await this.#write(event, at);
+    } catch (error) {
+      this.#retryLater(event, at, error, 1);
+      return undefined;
     }
   }
 
-  /** One write: the series' count when the same Event is recent, else a new Event. */
-  async #write(event: EventRecord): Promise<string> {
+  /** Resolves once no retried write is pending. */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+
+  /** After failed write number `attempt`: schedules the next one, or gives up and logs why. */
+  #retryLater(event: EventRecord, at: number, error: unknown, attempt: number): void {
+    const retry = this.#options.retry ?? EVENT_RETRY;
+    if (attempt >= retry.attempts || !isTransient(error)) {
+      this.#options.log.warn("cannot record an Event", {
+        reason: event.reason,
+        regarding: event.regarding.name,
+        attempts: attempt,
+        error: describeCause(error),
+      });
+      return;
+    }
+    const pending = (async () => {
+      await new Promise<void>((resolve) =>
+        this.#clock.setTimer(resolve, backoffDelay(retry.backoff, attempt)),
+      );
+      try {
+        await this.#write(event, at);
+      } catch (next) {
+        this.#retryLater(event, at, next, attempt + 1);
+      }
+    })();
+    this.#pending.add(pending);
+    void pending.finally(() => this.#pending.delete(pending));
+  }
+
+  /** One write, of an Event that happened at `now`: the series' count when it is recent, else a new Event. */
+  async #write(event: EventRecord, now: number): Promise<string> {
     const key = seriesKey(event);
-    const now = this.#clock.now();
     const window = this.#options.seriesWindowMs ?? 10 * 60_000;
     const existing = this.#series.get(key);
     if (existing !== undefined && now - existing.lastSeen < window) {
@@ -155,10 +180,6 @@ export class EventRecorder {
     );
     this.#remember(key, { name, namespace, count: 1, lastSeen: now });
     return name;
-  }
-
-  #sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve) => this.#clock.setTimer(resolve, delayMs));
   }
 
   #remember(key: string, entry: SeriesEntry): void {

@@ -54,7 +54,7 @@ const FAST = { attempts: 4, backoff: { initialMs: 1, maxMs: 4, factor: 2, jitter
 const unavailable = () => new ApiError("POST", "/events", 503, "ServiceUnavailable", "etcd is slow");
 
 describe("EventRecorder", () => {
-  it("tries a transient failure again (503, 429, unreachable) until the Event is written", async () => {
+  it("tries a transient failure again in the background (503, 429, unreachable) until it is written", async () => {
     const { client, calls } = scriptedClient([
       unavailable(),
       new ApiError("POST", "/events", 429, "TooManyRequests", "slow down"),
@@ -63,9 +63,15 @@ describe("EventRecorder", () => {
     ]);
     const { log, warnings } = keptLog();
     const recorder = new EventRecorder({ client, controller: "test", instance: "a", log, retry: FAST });
-    const name = await recorder.record(EVENT);
-    expect(name).to.match(/^lab\.[0-9a-f]{16}$/);
+    // The caller (a reconcile) gets its answer after the first write, not after the retries.
+    expect(await recorder.record(EVENT)).to.equal(undefined);
+    expect(calls).to.have.length(1);
+    await recorder.settled();
     expect(calls.map((call) => call.verb)).to.deep.equal(["create", "create", "create", "create"]);
+    // Every attempt writes the same Event: one name, the time of the first attempt.
+    const bodies = calls.map((call) => call.body as { metadata: { name: string }; eventTime: string });
+    expect(new Set(bodies.map((body) => body.eventTime)).size).to.equal(1);
+    expect(bodies[3]!.metadata.name).to.match(/^lab\.[0-9a-f]{16}$/);
     expect(warnings).to.have.length(0);
   });
 
@@ -74,6 +80,7 @@ describe("EventRecorder", () => {
     const { log, warnings } = keptLog();
     const recorder = new EventRecorder({ client, controller: "test", instance: "a", log, retry: FAST });
     expect(await recorder.record(EVENT)).to.equal(undefined);
+    await recorder.settled();
     expect(calls).to.have.length(4);
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.include({ message: "cannot record an Event", attempts: 4 });
@@ -109,6 +116,7 @@ describe("EventRecorder", () => {
     const recorder = new EventRecorder({ client, controller: "test", instance: "a", log, retry: FAST });
     await recorder.record(EVENT);
     await recorder.record(EVENT);
+    await recorder.settled();
     const counts = calls.slice(1).map((call) => (call.body as { series: { count: number } }).series.count);
     expect(counts).to.deep.equal([2, 2]);
   });
