@@ -31,7 +31,10 @@ export function installDigest(directory: string): string {
 }
 
 /** The operator's image name in manifests/ (the Deployment's container, the kustomization's `images`). */
-export const OPERATOR_IMAGE_NAME = "kubelab-operator";
+const OPERATOR_IMAGE_NAME = "kubelab-operator";
+
+/** The operator's Deployment in manifests/. */
+const OPERATOR_DEPLOYMENT = "kubelab-operator";
 
 interface ImageOverride {
   readonly name: string;
@@ -64,7 +67,10 @@ const KNOWN_FIELDS = new Set(["apiVersion", "kind", "resources", "images", "repl
  * integration test compares the result with kubectl's. Why not run kubectl: `up` talks to the API with its
  * own client on every provider, and a VM lab has no kubectl on the host.
  */
-export async function readKustomization(directory: string): Promise<KubernetesObject[]> {
+export async function readKustomization(
+  directory: string,
+  extraImages: readonly ImageOverride[] = [],
+): Promise<KubernetesObject[]> {
   const file = join(directory, "kustomization.yaml");
   const kustomization = parse(await readFile(file, "utf8")) as Kustomization & Record<string, unknown>;
   const unknown = Object.keys(kustomization).filter((key) => !KNOWN_FIELDS.has(key));
@@ -85,7 +91,9 @@ export async function readKustomization(directory: string): Promise<KubernetesOb
       objects.push(...(await readKustomization(path)));
     }
   }
-  for (const image of kustomization.images ?? []) setImages(objects, image);
+  // `extraImages` after the file's own, as `kustomize edit set image` appends an entry, and before the
+  // replacements, which copy images into other fields.
+  for (const image of [...(kustomization.images ?? []), ...extraImages]) setImages(objects, image);
   for (const replacement of kustomization.replacements ?? []) replace(objects, replacement);
   return objects;
 }
@@ -105,21 +113,15 @@ export async function operatorManifests(options: {
   readonly image: string;
   readonly withDeployment: boolean;
 }): Promise<KubernetesObject[]> {
-  const kustomizationFile = join(INSTALL_DIRS.manifests, "kustomization.yaml");
-  const kustomization = parse(await readFile(kustomizationFile, "utf8")) as Kustomization;
-  const objects = await readKustomization(INSTALL_DIRS.manifests);
-  setImages(objects, { name: OPERATOR_IMAGE_NAME, ...splitImage(options.image) });
-  // The replacements again, after the lab's image: KUBELAB_AGENT_IMAGE follows it.
-  for (const replacement of kustomization.replacements ?? []) replace(objects, replacement);
+  const objects = await readKustomization(INSTALL_DIRS.manifests, [
+    { name: OPERATOR_IMAGE_NAME, ...splitImage(options.image) },
+  ]);
   return objects.filter(
     (object) =>
       object.kind !== "CustomResourceDefinition" &&
-      (options.withDeployment || !(object.kind === "Deployment" && isOperatorWorkload(object))),
+      (options.withDeployment ||
+        !(object.kind === "Deployment" && object.metadata?.name === OPERATOR_DEPLOYMENT)),
   );
-}
-
-function isOperatorWorkload(object: KubernetesObject): boolean {
-  return containersOf(object).some((container) => imageName(container.image) === OPERATOR_IMAGE_NAME);
 }
 
 /** An image reference as kustomize's `images` entry: newName, newTag or digest. */

@@ -59,6 +59,12 @@ describe("install (crds/ and manifests/ as bootstrap applies them)", () => {
     expect(describe(all).filter((entry) => !describe(local).includes(entry))).to.deep.equal([
       "Deployment/kubelab-system/kubelab-operator",
     ]);
+    // Also when the lab's image lives in a registry (its name is no longer the manifests' image name).
+    const pushed = await operatorManifests({
+      image: "registry.lab:5000/kubelab-operator:0.2.0",
+      withDeployment: false,
+    });
+    expect(describe(pushed)).to.deep.equal(describe(local));
     expect(describe(local)).to.include.members([
       "Namespace//kubelab-system",
       "ServiceAccount/kubelab-system/kubelab-operator",
