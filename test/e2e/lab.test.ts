@@ -2,7 +2,6 @@
 import { readdir, readFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   AppsV1Api,
   CoreV1Api,
@@ -13,17 +12,13 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { expect } from "chai";
-import { execa } from "execa";
 
 import { KWOK_MANAGED, KWOK_NODE_LABEL, KWOK_SILENCED } from "../../bootstrap/controlplane/kwok.ts";
 import { API_GROUP as GROUP, API_VERSION as VERSION } from "../../operator/api/common.ts";
 import { ETCDSNAPSHOT_PLURAL, type EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import { LABCLUSTER_PLURAL, type LabCluster } from "../../operator/api/labcluster.ts";
 import { waitFor } from "../envtest/index.ts";
-
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const NODE = join(REPO, "node_modules", ".bin", "node");
-const BIN = join(REPO, "bin", "bootstrap.js");
+import { REPO, runBootstrap } from "../unit/helpers.ts";
 
 /**
  * Which provider makes the lab: `sim` (default; runs anywhere with the envtest binaries), `kind` (needs Docker
@@ -40,11 +35,6 @@ const UP_TIMEOUT_MS = PROVIDER === "sim" ? 600_000 : 3_600_000;
 /** The worker the suite silences. */
 const SILENCED_NODE = "w1-k8s";
 
-interface Result {
-  readonly exitCode: number;
-  readonly output: string;
-}
-
 interface Condition {
   readonly type: string;
   readonly status: string;
@@ -58,17 +48,8 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
   let workDir: string;
   let config: KubeConfig;
 
-  const bootstrap = async (args: readonly string[], timeoutMs = 600_000): Promise<Result> => {
-    const result = await execa(NODE, [BIN, ...args], {
-      cwd: lab,
-      env: { CI: "1" },
-      reject: false,
-      all: true,
-      stdin: "ignore",
-      timeout: timeoutMs,
-    });
-    return { exitCode: result.exitCode ?? -1, output: String(result.all) };
-  };
+  const bootstrap = (args: readonly string[], timeoutMs = 600_000) =>
+    runBootstrap(args, { cwd: lab, timeoutMs });
 
   const labClusters = async (): Promise<LabCluster[]> => {
     const list = (await config

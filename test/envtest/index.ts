@@ -1,6 +1,7 @@
 // The envtest fixture API: the shared control plane started by hooks.ts, its clients, and small helpers.
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
 import { type ApiConstructor, type ApiType, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 
 import type { ControlPlane } from "../../bootstrap/controlplane/engine.ts";
@@ -103,4 +104,22 @@ export async function deleteNamespace(name: string): Promise<void> {
   } catch (error) {
     if ((error as { code?: number }).code !== 404) throw error;
   }
+}
+
+/** `etcdctl snapshot save FILE` against a control plane's etcd with its client certificate (the plain tool). */
+export async function etcdctlSnapshot(plane: ControlPlane, file: string): Promise<void> {
+  const etcd = plane.etcd;
+  await execa(
+    plane.binaries.path("etcdctl"),
+    [
+      `--endpoints=${etcd.endpoint}`,
+      `--cacert=${etcd.caCertPath}`,
+      `--cert=${etcd.certPath}`,
+      `--key=${etcd.keyPath}`,
+      "snapshot",
+      "save",
+      file,
+    ],
+    { timeout: 60_000 },
+  );
 }

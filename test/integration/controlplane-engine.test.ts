@@ -10,7 +10,7 @@ import { execa } from "execa";
 
 import { type ControlPlane, startControlPlane } from "../../bootstrap/controlplane/engine.ts";
 import { isRunning } from "../../bootstrap/controlplane/process.ts";
-import { api, controlPlane, createNamespace, deleteNamespace } from "../envtest/index.ts";
+import { api, controlPlane, createNamespace, deleteNamespace, etcdctlSnapshot } from "../envtest/index.ts";
 
 const NODE = fileURLToPath(new URL("../../node_modules/.bin/node", import.meta.url));
 const START_FIXTURE = fileURLToPath(new URL("./fixtures/start-control-plane.ts", import.meta.url));
@@ -106,19 +106,7 @@ describe("control plane: engine", () => {
       const etcd = plane.etcd;
       await core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "before" } } });
       const snapshot = join(scratch, "snapshot.db");
-      await execa(
-        plane.binaries.path("etcdctl"),
-        [
-          `--endpoints=${etcd.endpoint}`,
-          `--cacert=${etcd.caCertPath}`,
-          `--cert=${etcd.certPath}`,
-          `--key=${etcd.keyPath}`,
-          "snapshot",
-          "save",
-          snapshot,
-        ],
-        { timeout: 60_000 },
-      );
+      await etcdctlSnapshot(plane, snapshot);
       await core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "after" } } });
 
       await plane.stopComponents(["kube-apiserver", "etcd"]);

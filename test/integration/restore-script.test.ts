@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { execa } from "execa";
 
 import { renderRestoreScript } from "../../bootstrap/provision/restore.ts";
-import { controlPlane } from "../envtest/index.ts";
+import { controlPlane, etcdctlSnapshot } from "../envtest/index.ts";
 import { labOf, tempDir } from "../unit/helpers.ts";
 
 const STAMP = "20261126T233005Z";
@@ -164,20 +164,7 @@ describe("restore-etcd.sh on a stand-in kubeadm node (real etcdutl)", function (
       await chmod(join(sandbox, "bin", name), 0o755);
     }
     await execa("ln", ["-s", plane.binaries.path("etcdutl"), join(sandbox, "etcdutl")]);
-    const etcd = plane.etcd;
-    await execa(
-      plane.binaries.path("etcdctl"),
-      [
-        `--endpoints=${etcd.endpoint}`,
-        `--cacert=${etcd.caCertPath}`,
-        `--cert=${etcd.certPath}`,
-        `--key=${etcd.keyPath}`,
-        "snapshot",
-        "save",
-        join(sandbox, "snapshot.db"),
-      ],
-      { timeout: 60_000 },
-    );
+    await etcdctlSnapshot(plane, join(sandbox, "snapshot.db"));
     const sha256 = (await execa("sha256sum", [join(sandbox, "snapshot.db")])).stdout.split(" ")[0]!;
     const lab = labOf({ workers: { count: 0 } });
     const options = { snapshotPath: SNAPSHOT, sha256, stamp: STAMP, waitSeconds: 10 };

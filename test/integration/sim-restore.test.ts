@@ -1,24 +1,14 @@
 // `bootstrap backup` and `bootstrap restore` on a sim lab, for real: a deleted namespace comes back from a verified snapshot.
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { execa } from "execa";
 
 import { readSpec, simPaths } from "../../bootstrap/providers/sim/spec.ts";
+import { CALICO_FIXTURE, REPO, runBootstrap } from "../unit/helpers.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const NODE = join(REPO, "node_modules", ".bin", "node");
-const BIN = join(REPO, "bin", "bootstrap.js");
-const CALICO_FIXTURE = join(REPO, "test", "unit", "fixtures", "calico", "calico.yaml");
 const LAB_YAML = "apiVersion: kubelab.dev/v1alpha1\nkind: Lab\nname: restorelab\nworkers:\n  count: 1\n";
-
-interface Result {
-  readonly exitCode: number;
-  readonly output: string;
-}
 
 describe("bootstrap backup and restore on a sim lab", function () {
   this.timeout(300_000);
@@ -26,17 +16,7 @@ describe("bootstrap backup and restore on a sim lab", function () {
   let workDir: string;
   let snapshotName: string;
 
-  const bootstrap = async (...args: string[]): Promise<Result> => {
-    const result = await execa(NODE, [BIN, ...args], {
-      cwd: lab,
-      env: { CI: "1" },
-      reject: false,
-      all: true,
-      stdin: "ignore",
-      timeout: 240_000,
-    });
-    return { exitCode: result.exitCode ?? -1, output: String(result.all) };
-  };
+  const bootstrap = (...args: string[]) => runBootstrap(args, { cwd: lab, timeoutMs: 240_000 });
 
   /** The lab's own kubectl (its binary set) on the lab's kubeconfig, as a user runs it. */
   const kubectl = async (...args: string[]): Promise<string> => {

@@ -2,7 +2,6 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { V1ConfigMap, V1Deployment, V1Node, V1Service } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { execa } from "execa";
@@ -13,17 +12,9 @@ import { nthAddress, parseCidr } from "../../bootstrap/ipv4.ts";
 import { simSupervisorState } from "../../bootstrap/providers/sim.ts";
 import { simOperatorPaths, simOperatorStatus } from "../../bootstrap/providers/sim/operator.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
+import { CALICO_FIXTURE, runBootstrap } from "../unit/helpers.ts";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const NODE = join(REPO, "node_modules", ".bin", "node");
-const BIN = join(REPO, "bin", "bootstrap.js");
-const CALICO_FIXTURE = join(REPO, "test", "unit", "fixtures", "calico", "calico.yaml");
 const LAB_YAML = "apiVersion: kubelab.dev/v1alpha1\nkind: Lab\nname: simlab\nworkers:\n  count: 2\n";
-
-interface Result {
-  readonly exitCode: number;
-  readonly output: string;
-}
 
 describe("bootstrap up --provider sim", function () {
   // A first start builds nothing (the suite found the binaries) and takes ~15 s on 2 cores.
@@ -31,17 +22,7 @@ describe("bootstrap up --provider sim", function () {
   let lab: string;
   let workDir: string;
 
-  const bootstrap = async (...args: string[]): Promise<Result> => {
-    const result = await execa(NODE, [BIN, ...args], {
-      cwd: lab,
-      env: { CI: "1" },
-      reject: false,
-      all: true,
-      stdin: "ignore",
-      timeout: 240_000,
-    });
-    return { exitCode: result.exitCode ?? -1, output: String(result.all) };
-  };
+  const bootstrap = (...args: string[]) => runBootstrap(args, { cwd: lab, timeoutMs: 240_000 });
 
   /** Our kubectl on the lab's kubeconfig (the one a user gets). */
   const kubectlRun = (...args: string[]) =>

@@ -47,6 +47,8 @@ export interface BinResult {
   readonly exitCode: number;
   readonly stdout: string;
   readonly stderr: string;
+  /** stdout and stderr interleaved, as a user sees them in a terminal. */
+  readonly output: string;
 }
 
 /** Runs the real CLI (`node_modules/.bin/node bin/bootstrap.js ...`) in `cwd`. */
@@ -58,10 +60,16 @@ export async function runBootstrap(
     cwd: options.cwd,
     env: { CI: "1", ...options.env },
     reject: false,
+    all: true,
     timeout: options.timeoutMs ?? 60_000,
     stdin: "ignore",
   });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout),
+    stderr: String(result.stderr),
+    output: String(result.all),
+  };
 }
 
 /** One call the fake vagrant recorded. */
