@@ -9,8 +9,6 @@ import {
   type AddonName,
   type BundleObject,
 } from "../operator/api/addons/bundle.ts";
-import { renderCoreDns } from "../operator/api/addons/coredns.ts";
-import type { Lab } from "./config.ts";
 import { applyManifests, type ApiWaitOptions } from "./kube.ts";
 
 /** One addon's objects, exactly as bootstrap applied them (or as kubeadm created them). */
@@ -30,14 +28,6 @@ export interface WrittenBundle {
   readonly bytes: { readonly json: number; readonly compressed: number };
   /** Parts of earlier versions that were deleted. */
   readonly removedParts: readonly string[];
-}
-
-/**
- * kubeadm's CoreDNS objects for this lab (service subnet and DNS domain from lab.yaml, kubeadm's image):
- * what `kubeadm init` created, which is what the CoreDNS bundle must hold.
- */
-export function coreDnsObjectsForLab(lab: Lab): KubernetesObject[] {
-  return renderCoreDns({ serviceSubnet: lab.network.serviceCidr, dnsDomain: lab.network.dnsDomain });
 }
 
 /**

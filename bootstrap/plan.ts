@@ -12,7 +12,13 @@ import { caCertHash } from "./cahash.ts";
 import type { Lab, LabNode } from "./config.ts";
 import { StateError } from "./errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "./files.ts";
-import { installDigest, INSTALL_DIRS, OPERATOR_SERVICE_ACCOUNT } from "./install.ts";
+import {
+  installDigest,
+  INSTALL_DIRS,
+  OPERATOR_SERVICE_ACCOUNT,
+  operatorManifests,
+  readCrds,
+} from "./install.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS } from "./kubeadm.ts";
 import { labClusterFor, labClusterName } from "./labcluster.ts";
 import type { Logger } from "./log.ts";
@@ -364,11 +370,18 @@ function calicoStep(input: PlanInput): LabStep {
   };
 }
 
-function appliedCalico(run: RunContext) {
+/** The Calico objects and manifest as this run applies and bundles them: parsed once per run (~370 KB). */
+const appliedCalicoOfRun = new WeakMap<RunContext, { objects: KubernetesObject[]; yaml: string }>();
+
+function appliedCalico(run: RunContext): { objects: KubernetesObject[]; yaml: string } {
+  const known = appliedCalicoOfRun.get(run);
+  if (known !== undefined) return known;
   if (run.calico === undefined) throw new StateError("the Calico manifest was not loaded before the run");
   const manifest = run.calico;
   const objects = customizeCalico(manifest.text, run.lab, manifest.origin);
-  return { objects, yaml: renderAppliedManifest(objects, run.lab, manifest.origin) };
+  const applied = { objects, yaml: renderAppliedManifest(objects, run.lab, manifest.origin) };
+  appliedCalicoOfRun.set(run, applied);
+  return applied;
 }
 
 function joinWorkersStep(input: PlanInput): NodeStep {
@@ -424,7 +437,6 @@ function crdsStep(): LabStep {
     scope: "lab",
     digest: () => installDigest(INSTALL_DIRS.crds),
     async run(run, progress) {
-      const { readCrds } = await import("./install.ts");
       const crds = await readCrds();
       await applyToLab(run, "crds", crds, progress);
       return crds.map((crd) => crd.metadata?.name ?? "?").join(", ");
@@ -442,7 +454,6 @@ function operatorStep(input: PlanInput): LabStep {
     scope: "lab",
     digest: (run) => digestOf(`${installDigest(INSTALL_DIRS.manifests)} ${run.lab.operator.image} ${local}`),
     async run(run, progress) {
-      const { operatorManifests } = await import("./install.ts");
       // kwok "runs" a Deployment's pods without running anything: on such a provider the Deployment is left
       // out rather than scaled to 0, so nothing in the cluster pretends to be an operator.
       const objects = await operatorManifests({ image: run.lab.operator.image, withDeployment: !local });
@@ -491,13 +502,13 @@ function addonBundlesStep(): LabStep {
     scope: "lab",
     digest: (run) => digestOf(`${appliedCalico(run).yaml}\n${JSON.stringify(coreDnsObjects(run))}`),
     async run(run, progress) {
-      const { coreDnsObjectsForLab, writeAddonBundles } = await import("./addon-bundles.ts");
+      const { writeAddonBundles } = await import("./addon-bundles.ts");
       const { loadKubeConfig } = await kubeClient();
       const written = await writeAddonBundles(
         loadKubeConfig(run.workDir.kubeconfigFile),
         [
           { addon: "calico", objects: appliedCalico(run).objects },
-          { addon: "coredns", objects: coreDnsObjectsForLab(run.lab) },
+          { addon: "coredns", objects: coreDnsObjects(run) },
         ],
         { signal: run.signal, timeoutMs: run.apiTimeoutMs, progress: (line) => progress(line) },
       );
@@ -506,9 +517,17 @@ function addonBundlesStep(): LabStep {
   };
 }
 
-/** kubeadm's CoreDNS objects for the lab (what coreDnsObjectsForLab of addon-bundles.ts bundles). */
-function coreDnsObjects(run: RunContext): unknown {
+/**
+ * kubeadm's CoreDNS objects for the lab (service subnet and DNS domain from lab.yaml, kubeadm's image): what
+ * `kubeadm init` created, which is what the CoreDNS bundle must hold.
+ */
+function coreDnsObjects(run: RunContext): KubernetesObject[] {
   return renderCoreDns({ serviceSubnet: run.lab.network.serviceCidr, dnsDomain: run.lab.network.dnsDomain });
+}
+
+/** The LabCluster bootstrap applies, as a digest: the labcluster and labcluster-ready steps redo on change. */
+function labClusterDigest(run: RunContext): string {
+  return digestOf(JSON.stringify(labClusterFor(run.lab)));
 }
 
 function labClusterStep(input: PlanInput): LabStep {
@@ -517,7 +536,7 @@ function labClusterStep(input: PlanInput): LabStep {
     id: "labcluster",
     title: `Apply the LabCluster ${labClusterName(input.lab)} (${input.lab.nodes.length} expected nodes, backups "${schedule}", keep ${retain})`,
     scope: "lab",
-    digest: (run) => digestOf(JSON.stringify(labClusterFor(run.lab))),
+    digest: labClusterDigest,
     async run(run, progress) {
       await applyToLab(run, "labcluster", [labClusterFor(run.lab)], progress);
     },
@@ -530,7 +549,7 @@ function labClusterReadyStep(input: PlanInput): LabStep {
     title: `Wait until the LabCluster ${labClusterName(input.lab)} is Ready (nodes, Calico, CoreDNS, backups)`,
     scope: "lab",
     // A changed LabCluster is waited for again.
-    digest: (run) => digestOf(JSON.stringify(labClusterFor(run.lab))),
+    digest: labClusterDigest,
     async run(run, progress) {
       const { loadKubeConfig, waitForLabClusterReady } = await kubeClient();
       const local = await run.provider.operatorStatus?.(run.lab, providerContext(run));
