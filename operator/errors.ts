@@ -80,6 +80,12 @@ export function isConflict(error: unknown): boolean {
   return error instanceof ApiError && error.statusCode === 409;
 }
 
+/** True when a request is worth trying again: the API server was unreachable, overloaded (429) or failed (5xx). */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof ApiConnectionError) return true;
+  return error instanceof ApiError && (error.statusCode === 429 || error.statusCode >= 500);
+}
+
 /**
  * A reconcile failed in a way it can describe. The controller applies the contract (see
  * `Reconciler` in runtime/reconcile.ts): temporary errors are retried, terminal ones are not.

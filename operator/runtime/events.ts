@@ -2,10 +2,10 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "winston";
 
-import { ApiConnectionError, ApiError, describeCause, isNotFound } from "../errors.ts";
+import { describeCause, isNotFound, isTransient } from "../errors.ts";
 import { backoffDelay, type BackoffPolicy } from "./backoff.ts";
 import { resourcePath, type KubeClient } from "./client.ts";
-import { microTime, systemClock, type Clock } from "./clock.ts";
+import { microTime, sleep, systemClock, type Clock } from "./clock.ts";
 
 /** The object an Event is about (corev1.ObjectReference). */
 export interface ObjectReference {
@@ -52,12 +52,6 @@ export const EVENT_RETRY = {
   attempts: 4,
   backoff: { initialMs: 1000, maxMs: 4000, factor: 2, jitter: 0.2 },
 } as const satisfies EventRecorderOptions["retry"];
-
-/** An error worth another write: the API server was unreachable, overloaded or failed inside. */
-function isTransient(error: unknown): boolean {
-  if (error instanceof ApiConnectionError) return true;
-  return error instanceof ApiError && (error.statusCode === 429 || error.statusCode >= 500);
-}
 
 interface SeriesEntry {
   readonly name: string;
@@ -120,9 +114,7 @@ export class EventRecorder {
       return;
     }
     const pending = (async () => {
-      await new Promise<void>((resolve) =>
-        this.#clock.setTimer(resolve, backoffDelay(retry.backoff, attempt)),
-      );
+      await sleep(this.#clock, backoffDelay(retry.backoff, attempt));
       try {
         await this.#write(event, at);
       } catch (next) {
