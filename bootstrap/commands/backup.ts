@@ -1,7 +1,5 @@
 // `bootstrap backup` (run the lab's etcd backup now and print the snapshot) and `bootstrap backups` (list them).
 import { listBackups, formatBackups, runBackup } from "../backup.ts";
-import { StateError } from "../errors.ts";
-import { readTextIfExists } from "../files.ts";
 import { loadKubeConfig } from "../kube.ts";
 import {
   closeLogger,
@@ -9,23 +7,13 @@ import {
   openSession,
   providerContextOf,
   providerFor,
+  requireLabKubeconfig,
   type CommandIo,
   type GlobalOptions,
-  type LabSession,
 } from "./common.ts";
 
 export interface BackupOptions {
   readonly labCluster?: string;
-}
-
-async function labKubeConfig(session: LabSession) {
-  const lab = await existingOrConfiguredLab(session);
-  if ((await readTextIfExists(session.workDir.kubeconfigFile)) === undefined) {
-    throw new StateError(`lab ${lab.name} has no kubeconfig yet (${session.workDir.kubeconfigFile})`, {
-      hint: "run `bootstrap up` first",
-    });
-  }
-  return loadKubeConfig(session.workDir.kubeconfigFile);
 }
 
 /**
@@ -35,15 +23,15 @@ async function labKubeConfig(session: LabSession) {
 export async function backup(global: GlobalOptions, options: BackupOptions, io: CommandIo): Promise<void> {
   const session = await openSession(global, io);
   try {
-    const config = await labKubeConfig(session);
     const lab = await existingOrConfiguredLab(session);
+    await requireLabKubeconfig(session, lab);
     const provider = providerFor(lab);
     const labCluster = options.labCluster === undefined ? {} : { labCluster: options.labCluster };
     // Providers whose pods are simulated take the snapshot themselves; the others run the CronJob.
     const snapshot =
       provider.backupEtcd === undefined
         ? (
-            await runBackup(config, {
+            await runBackup(loadKubeConfig(session.workDir.kubeconfigFile), {
               ...labCluster,
               signal: io.signal,
               progress: (line) => session.logger.info(line),
@@ -70,7 +58,8 @@ export async function backup(global: GlobalOptions, options: BackupOptions, io: 
 export async function backups(global: GlobalOptions, io: CommandIo): Promise<void> {
   const session = await openSession(global, io);
   try {
-    const { snapshots, unreadable } = await listBackups(await labKubeConfig(session));
+    await requireLabKubeconfig(session, await existingOrConfiguredLab(session));
+    const { snapshots, unreadable } = await listBackups(loadKubeConfig(session.workDir.kubeconfigFile));
     if (snapshots.length === 0) io.stdout.write("No snapshots yet: `bootstrap backup` takes one now.\n");
     else io.stdout.write(formatBackups(snapshots));
     if (unreadable > 0) io.stderr.write(`(${unreadable} EtcdSnapshot object(s) could not be read)\n`);

@@ -1,7 +1,10 @@
 // What every command shares: where the lab lives, its logger, its state, its provider, how it talks to the user.
 import { dirname, isAbsolute, resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
 
 import { loadLab, type Lab, type LabOverrides } from "../config.ts";
+import { StateError, UsageError } from "../errors.ts";
+import { readTextIfExists } from "../files.ts";
 import { addLogFile, createLogger, type Logger } from "../log.ts";
 import { createProvider } from "../providers/index.ts";
 import type { Provider, ProviderContext } from "../providers/provider.ts";
@@ -67,6 +70,40 @@ export async function configuredLab(session: LabSession, overrides: LabOverrides
   const manifest = lab.calico.manifest;
   if (manifest === undefined || isAbsolute(manifest)) return lab;
   return { ...lab, calico: { ...lab.calico, manifest: resolve(session.labDir, manifest) } };
+}
+
+/** The lab's admin kubeconfig (its text); a StateError saying to run `up` when the lab has none yet. */
+export async function requireLabKubeconfig(session: LabSession, lab: Lab): Promise<string> {
+  const text = await readTextIfExists(session.workDir.kubeconfigFile);
+  if (text === undefined) {
+    throw new StateError(`lab ${lab.name} has no kubeconfig yet (${session.workDir.kubeconfigFile})`, {
+      hint: "run `bootstrap up` first",
+    });
+  }
+  return text;
+}
+
+/**
+ * Confirmation for a command that destroys or replaces something. With --yes it goes on; on a terminal it
+ * asks `question` (yes: "y" or "yes"); without a terminal it refuses with a UsageError (`refusal`, exit 2)
+ * before anything changed. `preamble`, what is about to happen, is printed whenever it goes on or asks.
+ */
+export async function confirm(
+  io: CommandIo,
+  options: { yes?: boolean; refusal: string; question: string; preamble?: string },
+): Promise<boolean> {
+  if (options.yes !== true && (io.stdin.isTTY !== true || io.stdout.isTTY !== true)) {
+    throw new UsageError(options.refusal, { hint: "run it in a terminal to be asked, or pass --yes" });
+  }
+  if (options.preamble !== undefined) io.stdout.write(`${options.preamble}\n`);
+  if (options.yes === true) return true;
+  const prompt = createInterface({ input: io.stdin, output: io.stdout });
+  try {
+    const answer = await prompt.question(options.question, { signal: io.signal });
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    prompt.close();
+  }
 }
 
 export function providerFor(lab: Lab): Provider {

@@ -1,13 +1,12 @@
 // `bootstrap down`: destroy the lab's machines and forget its progress (the download cache and logs stay).
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline/promises";
 
-import { UsageError } from "../errors.ts";
 import { hostBackupsDir } from "../providers/provider.ts";
 import { acquireLock } from "../state.ts";
 import {
   closeLogger,
+  confirm,
   existingOrConfiguredLab,
   openSession,
   providerContextOf,
@@ -43,25 +42,14 @@ export async function down(global: GlobalOptions, options: DownOptions, io: Comm
   try {
     const lab = await existingOrConfiguredLab(session);
     const names = lab.nodes.map((node) => node.name).join(", ");
-    if (options.yes !== true) {
-      if (io.stdin.isTTY !== true || io.stdout.isTTY !== true) {
-        throw new UsageError(
-          `bootstrap down destroys the lab ${lab.name} (${names}) and needs confirmation`,
-          {
-            hint: "run it in a terminal to be asked, or pass --yes",
-          },
-        );
-      }
-      const prompt = createInterface({ input: io.stdin, output: io.stdout });
-      const answer = await prompt.question(
-        `Destroy lab ${lab.name} (${names}) and its state in ${session.workDir.root}? [y/N] `,
-        { signal: io.signal },
-      );
-      prompt.close();
-      if (!/^y(es)?$/i.test(answer.trim())) {
-        io.stdout.write("Nothing destroyed.\n");
-        return;
-      }
+    const confirmed = await confirm(io, {
+      ...(options.yes === undefined ? {} : { yes: options.yes }),
+      refusal: `bootstrap down destroys the lab ${lab.name} (${names}) and needs confirmation`,
+      question: `Destroy lab ${lab.name} (${names}) and its state in ${session.workDir.root}? [y/N] `,
+    });
+    if (!confirmed) {
+      io.stdout.write("Nothing destroyed.\n");
+      return;
     }
     recordLog(session, "down");
     const release = await acquireLock(session.workDir.root, "down");

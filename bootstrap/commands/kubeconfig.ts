@@ -9,6 +9,7 @@ import {
   closeLogger,
   existingOrConfiguredLab,
   openSession,
+  requireLabKubeconfig,
   type CommandIo,
   type GlobalOptions,
 } from "./common.ts";
@@ -44,12 +45,7 @@ export async function kubeconfig(
   const session = await openSession(global, io);
   try {
     const lab = await existingOrConfiguredLab(session);
-    const text = await readTextIfExists(session.workDir.kubeconfigFile);
-    if (text === undefined) {
-      throw new StateError(`lab ${lab.name} has no kubeconfig yet (${session.workDir.kubeconfigFile})`, {
-        hint: "run `bootstrap up` first",
-      });
-    }
+    const text = await requireLabKubeconfig(session, lab);
     if (options.merge !== true) {
       io.stdout.write(text);
       return;

@@ -1,19 +1,17 @@
 // `bootstrap restore`: bring the lab's etcd back to a verified snapshot, through the provider, then wait for the nodes.
-import { createInterface } from "node:readline/promises";
-
 import { listBackups } from "../backup.ts";
-import { StateError, UsageError } from "../errors.ts";
-import { readTextIfExists } from "../files.ts";
 import { loadKubeConfig, waitForNodesReady } from "../kube.ts";
 import { chooseSnapshot, LATEST, restoreSummary } from "../restore.ts";
 import { acquireLock } from "../state.ts";
 import {
   closeLogger,
+  confirm,
   existingOrConfiguredLab,
   openSession,
   providerContextOf,
   providerFor,
   recordLog,
+  requireLabKubeconfig,
   secondsFromEnv,
   type CommandIo,
   type GlobalOptions,
@@ -34,32 +32,18 @@ export async function restore(global: GlobalOptions, options: RestoreOptions, io
   const session = await openSession(global, io);
   try {
     const lab = await existingOrConfiguredLab(session);
-    const kubeconfigPath = session.workDir.kubeconfigFile;
-    if ((await readTextIfExists(kubeconfigPath)) === undefined) {
-      throw new StateError(`lab ${lab.name} has no kubeconfig yet (${kubeconfigPath})`, {
-        hint: "run `bootstrap up` first",
-      });
-    }
-    const { snapshots } = await listBackups(loadKubeConfig(kubeconfigPath));
+    await requireLabKubeconfig(session, lab);
+    const { snapshots } = await listBackups(loadKubeConfig(session.workDir.kubeconfigFile));
     const snapshot = chooseSnapshot(snapshots, options.snapshot ?? LATEST);
-    const summary = restoreSummary(lab.name, snapshot);
-    if (options.yes !== true) {
-      if (io.stdin.isTTY !== true || io.stdout.isTTY !== true) {
-        throw new UsageError(
-          `bootstrap restore replaces lab ${lab.name}'s etcd with snapshot ${snapshot.metadata.name} and needs confirmation`,
-          { hint: "run it in a terminal to be asked, or pass --yes" },
-        );
-      }
-      io.stdout.write(`${summary}\n`);
-      const prompt = createInterface({ input: io.stdin, output: io.stdout });
-      const answer = await prompt.question("Restore? [y/N] ", { signal: io.signal });
-      prompt.close();
-      if (!/^y(es)?$/i.test(answer.trim())) {
-        io.stdout.write("Nothing restored.\n");
-        return;
-      }
-    } else {
-      io.stdout.write(`${summary}\n`);
+    const confirmed = await confirm(io, {
+      ...(options.yes === undefined ? {} : { yes: options.yes }),
+      refusal: `bootstrap restore replaces lab ${lab.name}'s etcd with snapshot ${snapshot.metadata.name} and needs confirmation`,
+      question: "Restore? [y/N] ",
+      preamble: restoreSummary(lab.name, snapshot),
+    });
+    if (!confirmed) {
+      io.stdout.write("Nothing restored.\n");
+      return;
     }
     recordLog(session, "restore");
     const release = await acquireLock(session.workDir.root, "restore");
@@ -70,7 +54,7 @@ export async function restore(global: GlobalOptions, options: RestoreOptions, io
       const restored = await provider.restoreEtcd(lab, snapshot, context);
       io.stdout.write(`etcd restored into ${restored.dataDir}; waiting for the nodes to be Ready...\n`);
       await waitForNodesReady(
-        loadKubeConfig(kubeconfigPath),
+        loadKubeConfig(session.workDir.kubeconfigFile),
         lab.nodes.map((node) => node.name),
         {
           step: "restore",
