@@ -232,16 +232,16 @@ export class KindProvider implements Provider {
     await writeCopiedFile(stdout, localPath, { node: node.name, remotePath, logPath });
   }
 
-  /** kind's kubeconfig names https://127.0.0.1:<port>, the API server port kind publishes on the host. */
   /**
    * Runs restore-etcd.sh in the control-plane container (docker exec): a kind node is a kubeadm node, with
    * static pods, containerd's ctr and crictl. The snapshot is in the container's backup directory, where
-   * the CronJob wrote it; it goes with the container when the lab is destroyed.
+   * the CronJob wrote it: a mount of .kubelab/backups, so it outlives the container.
    */
   async restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult> {
     return restoreEtcdWithScript(this, lab, snapshot, context);
   }
 
+  /** kind's kubeconfig names https://127.0.0.1:<port>, the API server port kind publishes on the host. */
   async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
     const { stdout } = await this.#kind(["get", "kubeconfig", "--name", lab.name], context, {
       timeoutMs: KIND_TIMEOUTS.list,
