@@ -83,6 +83,8 @@ export interface ControlPlaneOptions {
   readonly nodeMonitorGracePeriodSeconds?: number;
   /** Node Lease duration kwok uses (renewed every quarter of it). Default 40, as the kubelet. */
   readonly nodeLeaseDurationSeconds?: number;
+  /** etcd's data directory. Default `etcd` in the working directory; a restored one (bootstrap restore). */
+  readonly etcdDataDir?: string;
   /** etcd --unsafe-no-fsync: faster, loses data on a host crash. For throwaway test clusters only. */
   readonly etcdUnsafeNoFsync?: boolean;
   /** Fixed ports (a restarted sim lab keeps its API server address); free ones are chosen otherwise. */
@@ -179,7 +181,7 @@ export class ControlPlane {
     this.dnsDomain = options.dnsDomain ?? DEFAULTS.dnsDomain;
     this.kubeconfigPath = join(dir, "admin.kubeconfig");
     this.logsDir = join(dir, "logs");
-    this.#etcdDataDir = join(dir, "etcd");
+    this.#etcdDataDir = options.etcdDataDir ?? join(dir, "etcd");
     this.pki = pkiLayout(join(dir, "pki"));
     // Last resort for a crash, Ctrl-C or SIGTERM: kill every component, wait until they are gone (so no
     // file is written any more), then remove a temporary directory. stop() is the orderly path.

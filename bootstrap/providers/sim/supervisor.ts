@@ -48,7 +48,7 @@ async function main(workDir: string): Promise<void> {
             server: plane.server,
             ports: plane.ports,
             startMs: plane.timings.totalMs,
-            etcd: { ...plane.etcd, dataDir: spec.etcdDataDir ?? plane.etcd.dataDir },
+            etcd: plane.etcd,
           }),
       ...(error === undefined ? {} : { error }),
     });
@@ -102,8 +102,8 @@ async function main(workDir: string): Promise<void> {
       advertiseAddress: spec.advertiseAddress,
       apiServerSans: spec.apiServerSans,
       ...(spec.ports === undefined ? {} : { ports: spec.ports }),
-      // A restored data directory (bootstrap restore): etcd's last --data-dir wins over the engine's own.
-      ...(spec.etcdDataDir === undefined ? {} : { extraArgs: { etcd: [`--data-dir=${spec.etcdDataDir}`] } }),
+      // A restored data directory (bootstrap restore).
+      ...(spec.etcdDataDir === undefined ? {} : { etcdDataDir: spec.etcdDataDir }),
       startTimeoutMs: 180_000,
       logger,
       onUnexpectedExit: (component) => void restart(component),
