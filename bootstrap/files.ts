@@ -1,6 +1,6 @@
 // Writing files the CLI owns: atomically (temp file + rename) so a crash or Ctrl-C never leaves half a file.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /** File modes the CLI uses: secrets (tokens, kubeconfigs, scripts that embed a token) are owner-only. */
@@ -48,5 +48,15 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
+  }
+}
+
+/** True when `path` exists (any kind of file) and can be reached. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -1,7 +1,7 @@
 // The sim provider: a lab without VMs. A detached supervisor runs a real control plane (etcd, kube-apiserver,
 // controller-manager, scheduler) with kwok simulating the lab's nodes; the rest of `up` is the same as on VMs.
 import { openSync, closeSync, readFileSync } from "node:fs";
-import { access, mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import type { Lab, LabNode } from "../config.ts";
 import type { BinarySet } from "../controlplane/binaries.ts";
 import { isRunning, killGroup, tailOfFile } from "../controlplane/process.ts";
 import { CommandError, InterruptedError, UsageError } from "../errors.ts";
-import { FileMode, readTextIfExists, writeFileAtomic } from "../files.ts";
+import { FileMode, pathExists, readTextIfExists, writeFileAtomic } from "../files.ts";
 import { INSTALLED_KUBEADM_VERSION, renderInitConfiguration } from "../kubeadm.ts";
 import { abortReason, runProcess } from "../process.ts";
 import { randomBootstrapToken } from "../token.ts";
@@ -88,7 +88,7 @@ export class SimProvider implements Provider {
   async status(lab: Lab, context: ProviderContext): Promise<NodeStatus[]> {
     const paths = simPaths(context.workDir);
     const state = await readSupervisorState(paths.supervisor);
-    const created = (await exists(paths.spec)) || state !== undefined;
+    const created = (await pathExists(paths.spec)) || state !== undefined;
     const all = (phase: NodeStatus["phase"], detail?: string): NodeStatus[] =>
       lab.nodes.map((node) => ({ name: node.name, phase, ...(detail === undefined ? {} : { detail }) }));
     if (!created) return all("not-created");
@@ -122,7 +122,7 @@ export class SimProvider implements Provider {
       throw error;
     });
     await this.#ensureSupervisor(lab, binaries, paths, context, progress);
-    if (!(await exists(paths.kubeadmDone))) {
+    if (!(await pathExists(paths.kubeadmDone))) {
       await this.#installKubeadmObjects(lab, binaries, paths, context, progress);
     }
     const registered = await this.#registeredNodes(paths);
@@ -227,7 +227,7 @@ export class SimProvider implements Provider {
       }
     }
     // A restart keeps the ports (and so the kubeconfig) of the lab's earlier runs.
-    const previous = (await exists(paths.spec))
+    const previous = (await pathExists(paths.spec))
       ? await readSpec(paths.spec).catch(() => undefined)
       : undefined;
     await killLeftovers(paths, state);
@@ -427,13 +427,6 @@ async function processesMentioning(text: string): Promise<number[]> {
     .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
     .map(Number)
     .filter((pid) => (commandLine(pid) ?? "").includes(text));
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** @internal For tests: the supervisor's script. */

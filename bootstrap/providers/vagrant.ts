@@ -1,11 +1,11 @@
 // The vagrant provider: the classic lab on VirtualBox or libvirt VMs, driven through the `vagrant` CLI.
 import { readFileSync } from "node:fs";
-import { access, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 import type { Lab, LabNode } from "../config.ts";
 import { CommandError, StepError, UsageError } from "../errors.ts";
-import { readTextIfExists, writeFileAtomic } from "../files.ts";
+import { pathExists, readTextIfExists, writeFileAtomic } from "../files.ts";
 import { formatIpv4, parseCidr } from "../ipv4.ts";
 import { runProcess } from "../process.ts";
 import { shellQuote } from "../provision/script.ts";
@@ -127,7 +127,7 @@ export class VagrantProvider implements Provider {
 
   async status(lab: Lab, context: ProviderContext): Promise<NodeStatus[]> {
     const notCreated = (node: LabNode): NodeStatus => ({ name: node.name, phase: "not-created" });
-    if (!(await exists(join(context.workDir, "Vagrantfile")))) return lab.nodes.map(notCreated);
+    if (!(await pathExists(join(context.workDir, "Vagrantfile")))) return lab.nodes.map(notCreated);
     const { stdout } = await this.#vagrant(["status", "--machine-readable"], context, {
       timeoutMs: VAGRANT_TIMEOUTS.status,
       logFile: join(context.workDir, "logs", "vagrant.log"),
@@ -174,7 +174,7 @@ export class VagrantProvider implements Provider {
   }
 
   async destroy(lab: Lab, context: ProviderContext): Promise<void> {
-    if (!(await exists(join(context.workDir, ".vagrant")))) return;
+    if (!(await pathExists(join(context.workDir, ".vagrant")))) return;
     await this.#writeFiles(lab, context);
     await this.#vagrant(["destroy", "--force", "--machine-readable"], context, {
       timeoutMs: VAGRANT_TIMEOUTS.destroy,
@@ -309,13 +309,4 @@ export function vagrantNodeList(lab: Lab): VagrantNodeList {
     })),
     backups: { hostDir: BACKUPS_DIR_NAME, guestDir: NODE_BACKUPS_DIR },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

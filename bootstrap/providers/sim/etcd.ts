@@ -1,7 +1,8 @@
 // The sim provider's etcd backup and restore, for real: the snapshot agent runs on the host against the lab's etcd.
-import { access, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION } from "../../../operator/api/common.ts";
 import {
@@ -12,7 +13,8 @@ import {
 import { LABCLUSTER_PLURAL, labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
 import type { Lab } from "../../config.ts";
 import { StateError, UsageError } from "../../errors.ts";
-import { FileMode } from "../../files.ts";
+import { FileMode, pathExists } from "../../files.ts";
+import { loadKubeConfig } from "../../kube.ts";
 import { runProcess } from "../../process.ts";
 import { restoreStamp } from "../../restore-on-node.ts";
 import {
@@ -58,9 +60,12 @@ async function runningEtcd(workDir: string): Promise<SimEtcdAccess> {
 }
 
 /** The etcdutl of the lab's binary set (the same etcd version as the lab's etcd). */
-async function etcdutlOf(workDir: string): Promise<string> {
-  return join((await readSpec(simPaths(workDir).spec)).binariesDir, "etcdutl");
+function etcdutlOf(spec: { readonly binariesDir: string }): string {
+  return join(spec.binariesDir, "etcdutl");
 }
+
+/** The LabCluster's default backup settings, for a LabCluster whose spec cannot be read. */
+const DEFAULT_BACKUP = labClusterSpecSchema.parse({}).etcdBackup;
 
 async function runAgent(
   args: readonly string[],
@@ -83,13 +88,11 @@ async function runAgent(
 }
 
 /** The LabCluster to own the snapshot (the named one, else the only one) and its backup settings. */
-async function labClusterFor(
-  kubeconfigPath: string,
+async function owningLabCluster(
+  config: KubeConfig,
   requested: string | undefined,
 ): Promise<{ name: string; uid: string; retain: number; verify: boolean } | undefined> {
-  const { CustomObjectsApi } = await import("@kubernetes/client-node");
-  const { loadKubeConfig } = await import("../../kube.ts");
-  const api = loadKubeConfig(kubeconfigPath).makeApiClient(CustomObjectsApi);
+  const api = config.makeApiClient(CustomObjectsApi);
   let items: { metadata?: { name?: string; uid?: string }; spec?: unknown }[];
   try {
     const list = (await api.listClusterCustomObject({
@@ -117,7 +120,7 @@ async function labClusterFor(
   const item = candidates[0];
   if (item === undefined) return undefined;
   const spec = labClusterSpecSchema.safeParse(item.spec ?? {});
-  const backup = spec.success ? spec.data.etcdBackup : { retain: 7, verify: true };
+  const backup = spec.success ? spec.data.etcdBackup : DEFAULT_BACKUP;
   return {
     name: item.metadata?.name ?? "",
     uid: item.metadata?.uid ?? "",
@@ -126,22 +129,18 @@ async function labClusterFor(
   };
 }
 
-async function readEtcdSnapshot(kubeconfigPath: string, name: string): Promise<EtcdSnapshot> {
-  const { CustomObjectsApi } = await import("@kubernetes/client-node");
-  const { loadKubeConfig } = await import("../../kube.ts");
-  const object: unknown = await loadKubeConfig(kubeconfigPath)
+async function readEtcdSnapshot(config: KubeConfig, name: string): Promise<EtcdSnapshot> {
+  const object: unknown = await config
     .makeApiClient(CustomObjectsApi)
     .getClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural: ETCDSNAPSHOT_PLURAL, name });
   return etcdSnapshotSchema.parse(object);
 }
 
 /** Fails early, with the fix, when the API server does not serve EtcdSnapshots (the CRD is missing). */
-async function requireEtcdSnapshotCrd(kubeconfigPath: string): Promise<void> {
-  const { ApiextensionsV1Api } = await import("@kubernetes/client-node");
-  const { loadKubeConfig } = await import("../../kube.ts");
+async function requireEtcdSnapshotCrd(config: KubeConfig): Promise<void> {
   const crd = `${ETCDSNAPSHOT_PLURAL}.${API_GROUP}`;
   try {
-    await loadKubeConfig(kubeconfigPath).makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({
+    await config.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({
       name: crd,
     });
   } catch (error) {
@@ -165,8 +164,9 @@ export async function simBackupEtcd(
   context: ProviderContext,
 ): Promise<EtcdSnapshot> {
   const etcd = await runningEtcd(context.workDir);
-  await requireEtcdSnapshotCrd(options.kubeconfigPath);
-  const owner = await labClusterFor(options.kubeconfigPath, options.labCluster);
+  const config = loadKubeConfig(options.kubeconfigPath);
+  await requireEtcdSnapshotCrd(config);
+  const owner = await owningLabCluster(config, options.labCluster);
   const dir = hostBackupsDir(context.workDir);
   await mkdir(dir, { recursive: true, mode: FileMode.secretDirectory });
   context.progress?.(lab.controlPlane.name, `saving an etcd snapshot into ${dir}`);
@@ -174,7 +174,7 @@ export async function simBackupEtcd(
     [
       "save",
       `--dir=${dir}`,
-      `--etcdutl=${await etcdutlOf(context.workDir)}`,
+      `--etcdutl=${etcdutlOf(await readSpec(simPaths(context.workDir).spec))}`,
       `--endpoint=${etcd.endpoint}`,
       `--cacert=${etcd.caCertPath}`,
       `--cert=${etcd.certPath}`,
@@ -182,7 +182,7 @@ export async function simBackupEtcd(
       `--node=${lab.controlPlane.name}`,
       "--record-objects",
       `--kubeconfig=${options.kubeconfigPath}`,
-      `--retain=${owner?.retain ?? 7}`,
+      `--retain=${owner?.retain ?? DEFAULT_BACKUP.retain}`,
       ...(owner === undefined ? [] : [`--lab-cluster=${owner.name}`, `--lab-cluster-uid=${owner.uid}`]),
       ...(owner?.verify === false ? ["--no-verify"] : []),
     ],
@@ -193,7 +193,7 @@ export async function simBackupEtcd(
   if (typeof result.snapshot !== "string") {
     throw new StateError(`the snapshot agent named no snapshot: ${JSON.stringify(result)}`);
   }
-  return readEtcdSnapshot(options.kubeconfigPath, result.snapshot);
+  return readEtcdSnapshot(config, result.snapshot);
 }
 
 /**
@@ -210,14 +210,10 @@ export async function simRestoreEtcd(
 ): Promise<EtcdRestoreResult> {
   const paths = simPaths(context.workDir);
   const etcd = await runningEtcd(context.workDir);
+  const spec = await readSpec(paths.spec);
   const dir = hostBackupsDir(context.workDir);
   const file = join(dir, snapshot.spec.fileName);
-  if (
-    !(await access(file).then(
-      () => true,
-      () => false,
-    ))
-  ) {
+  if (!(await pathExists(file))) {
     throw new StateError(
       `snapshot ${snapshot.metadata.name} is not in ${dir} (its file ${snapshot.spec.fileName})`,
       {
@@ -232,7 +228,7 @@ export async function simRestoreEtcd(
       "restore",
       snapshot.metadata.name,
       `--dir=${dir}`,
-      `--etcdutl=${await etcdutlOf(context.workDir)}`,
+      `--etcdutl=${etcdutlOf(spec)}`,
       `--data-dir=${dataDir}`,
       `--member-name=${etcd.name}`,
       `--peer-url=${etcd.peerUrl}`,
@@ -244,7 +240,6 @@ export async function simRestoreEtcd(
   );
   context.progress?.("sim", "stopping the control plane");
   await control.stop(context);
-  const spec = await readSpec(paths.spec);
   await writeSpec(paths.spec, { ...spec, etcdDataDir: dataDir });
   context.progress?.("sim", `starting the control plane on ${dataDir} (same ports)`);
   await control.start(context);
