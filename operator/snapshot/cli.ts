@@ -3,7 +3,7 @@ import { hostname, tmpdir } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 
 import { ExitCode } from "../errors.ts";
-
+import { KubeClient } from "../runtime/client.ts";
 import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "../runtime/log.ts";
 import {
   DEFAULT_STALE_AFTER_MS,
@@ -116,7 +116,8 @@ function logger(flags: { logLevel: LogLevel }, command: string): Logger {
 
 /**
  * The EtcdSnapshot recorder for --record-objects, and the API server's version (recorded with the
- * snapshot). The client modules are loaded only here: a run without objects never pays for them.
+ * snapshot). The kubeconfig loader (and the YAML parser it needs) is loaded only here: a run without objects
+ * never pays for it.
  */
 async function objectRecorder(options: {
   kubeconfig: string | undefined;
@@ -126,7 +127,6 @@ async function objectRecorder(options: {
   labClusterUid: string | undefined;
   log: Logger;
 }): Promise<{ recorder: EtcdSnapshotRecorder; kubernetesVersion: string | undefined }> {
-  const { KubeClient } = await import("../runtime/client.ts");
   const { loadConnection } = await import("../runtime/kubeconfig.ts");
   const client = new KubeClient(await loadConnection({ file: options.kubeconfig }), {
     userAgent: "kubelab-snapshot-agent",
