@@ -8,7 +8,7 @@ import { parse } from "yaml";
 
 import { StateError } from "./errors.ts";
 import { parseManifests } from "./manifests.ts";
-import { digestOf } from "./render.ts";
+import { digestOf } from "./state.ts";
 
 /** This checkout's crds/ and manifests/ (what `kubectl apply -k manifests/` installs). */
 export const INSTALL_DIRS = {

@@ -25,15 +25,8 @@ import type { Logger } from "./log.ts";
 import { renderInstallScript } from "./provision/install.ts";
 import { renderPrepareScript } from "./provision/prepare.ts";
 import type { NodeStatus, Provider, ProviderCapabilities, ProviderContext } from "./providers/provider.ts";
-import {
-  digestOf,
-  nodeFiles,
-  renderJoinFiles,
-  renderLabFiles,
-  renderTokenFile,
-  writeRenderedFiles,
-} from "./render.ts";
-import { nodeStepKey, type LabState } from "./state.ts";
+import { nodeFiles, renderJoinFiles, renderLabFiles, renderTokenFile, writeRenderedFiles } from "./render.ts";
+import { digestOf, nodeStepKey, type LabState } from "./state.ts";
 import { BOOTSTRAP_TOKEN_PATTERN, tokenId, type TokenSource } from "./token.ts";
 import type { WorkDir } from "./workdir.ts";
 

@@ -1,5 +1,4 @@
 // Every file `up` renders into .kubelab/ from the lab: provider files, kubeadm configs, node scripts.
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 import type { Lab, LabNode } from "./config.ts";
@@ -122,9 +121,4 @@ export async function writeRenderedFiles(root: string, files: readonly RenderedF
     if (await writeFileAtomic(join(root, file.path), file.content, mode)) changed++;
   }
   return changed;
-}
-
-/** A short fingerprint of some content, stored in state.json to notice that a step's input changed. */
-export function digestOf(content: string): string {
-  return createHash("sha256").update(content).digest("hex").slice(0, 16);
 }

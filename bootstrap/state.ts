@@ -1,10 +1,16 @@
 // .kubelab/state.json: what `up` has done (so a second `up` resumes) and the lab as it was created.
+import { createHash } from "node:crypto";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import type { Lab } from "./config.ts";
 import { StateError, type ConfigProblem } from "./errors.ts";
 import { readTextIfExists, writeFileAtomic } from "./files.ts";
+
+/** A short fingerprint of some content, stored in state.json to notice that a step's input changed. */
+export function digestOf(content: string): string {
+  return createHash("sha256").update(content).digest("hex").slice(0, 16);
+}
 
 export const STATE_VERSION = 1;
 

@@ -196,7 +196,7 @@ export class SimProvider implements Provider {
   /** Copies the control plane's admin kubeconfig (API server on 127.0.0.1, embedded certificates). */
   async fetchAdminKubeconfig(_lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
     const paths = simPaths(context.workDir);
-    const kubeconfig = await readTextIfExists(join(paths.cluster, "admin.kubeconfig"));
+    const kubeconfig = await readTextIfExists(paths.adminKubeconfig);
     if (kubeconfig === undefined) {
       throw new CommandError("sim", "the control plane has no admin kubeconfig yet", {
         hint: "run `bootstrap up` to create the lab",
@@ -318,15 +318,7 @@ export class SimProvider implements Provider {
       ]) {
         await runProcess(
           binaries.path("kubeadm"),
-          [
-            "init",
-            "phase",
-            ...phase,
-            "--config",
-            configPath,
-            "--kubeconfig",
-            join(paths.cluster, "admin.kubeconfig"),
-          ],
+          ["init", "phase", ...phase, "--config", configPath, "--kubeconfig", paths.adminKubeconfig],
           {
             timeoutMs: SIM_TIMEOUTS.kubeadm,
             signal: context.signal,
@@ -345,7 +337,7 @@ export class SimProvider implements Provider {
   async #registeredNodes(paths: SimPaths): Promise<Set<string>> {
     const { CoreV1Api } = await import("@kubernetes/client-node");
     const { loadKubeConfig } = await import("../kube.ts");
-    const core = loadKubeConfig(join(paths.cluster, "admin.kubeconfig")).makeApiClient(CoreV1Api);
+    const core = loadKubeConfig(paths.adminKubeconfig).makeApiClient(CoreV1Api);
     const list = await Promise.race([
       core.listNode(),
       sleep(SIM_TIMEOUTS.api).then(() => {
@@ -366,7 +358,7 @@ export class SimProvider implements Provider {
     const { loadKubeConfig } = await import("../kube.ts");
     const { nodeObject } = await import("../controlplane/kwok.ts");
     const { goPlatform } = await import("../controlplane/versions.ts");
-    const core = loadKubeConfig(join(paths.cluster, "admin.kubeconfig")).makeApiClient(CoreV1Api);
+    const core = loadKubeConfig(paths.adminKubeconfig).makeApiClient(CoreV1Api);
     const specs = labNodeSpecs(lab);
     for (const node of nodes) {
       const index = specs.findIndex((spec) => spec.name === node.name);

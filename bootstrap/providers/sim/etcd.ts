@@ -1,7 +1,6 @@
 // The sim provider's etcd backup and restore, for real: the snapshot agent runs on the host against the lab's etcd.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ApiextensionsV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION } from "../../../operator/api/common.ts";
@@ -23,13 +22,8 @@ import {
   type EtcdRestoreResult,
   type ProviderContext,
 } from "../provider.ts";
+import { OPERATOR_BIN } from "./operator.ts";
 import { readSpec, readSupervisorState, simPaths, writeSpec, type SimEtcdAccess } from "./spec.ts";
-
-/**
- * The operator's bin: the agent runs as its own process exactly as the backup CronJob runs it in the
- * operator image (`kubelab-operator snapshot ...`), so bootstrap never imports the operator's code.
- */
-const OPERATOR_BIN = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
 
 /** Time limits of the agent runs (the CronJob's Job has 30 minutes). */
 export const SIM_ETCD_TIMEOUTS = {

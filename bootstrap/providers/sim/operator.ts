@@ -21,15 +21,21 @@ import { isRunning, ManagedProcess, tailOfFile } from "../../controlplane/proces
 import { freePorts } from "../../controlplane/ports.ts";
 import { CommandError, InterruptedError } from "../../errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "../../files.ts";
-import { digestOf } from "../../render.ts";
+import { digestOf } from "../../state.ts";
 import { abortReason } from "../../process.ts";
 import type { LocalOperatorSpec, LocalOperatorStatus, ProviderContext } from "../provider.ts";
 import { simPaths } from "./spec.ts";
 
-const OPERATOR_BIN = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
+/**
+ * The operator's bin, run as its own process (the local operator, the snapshot agent), exactly as the
+ * operator image runs it, so bootstrap never imports the operator's code.
+ */
+export const OPERATOR_BIN = fileURLToPath(new URL("../../../bin/kubelab-operator.js", import.meta.url));
 
-/** Restart delays of an operator that keeps dying: 1 s, 2 s, 4 s... up to a minute. */
-const MAX_RESTART_DELAY_MS = 60_000;
+/** The delay before restart number `attempt` of a process that keeps dying: 1 s, 2 s, 4 s... up to a minute. */
+export function restartDelayMs(attempt: number): number {
+  return Math.min(1000 * 2 ** (attempt - 1), 60_000);
+}
 /** An operator that ran this long before dying starts its restart backoff over. */
 const HEALTHY_RUN_MS = 60_000;
 /** How often the supervisor looks at operator.json. */
@@ -45,7 +51,6 @@ export function simOperatorPaths(workDir: string) {
     state: join(paths.dir, "operator-state.json"),
     log: join(paths.dir, "operator.log"),
     kubeconfig: join(paths.cluster, "operator.kubeconfig"),
-    adminKubeconfig: join(paths.cluster, "admin.kubeconfig"),
   };
 }
 
@@ -137,7 +142,7 @@ export async function ensureSimOperator(
   context: ProviderContext,
 ): Promise<LocalOperatorStatus> {
   const paths = simOperatorPaths(context.workDir);
-  const admin = await readTextIfExists(paths.adminKubeconfig);
+  const admin = await readTextIfExists(simPaths(context.workDir).adminKubeconfig);
   if (admin === undefined) {
     throw new CommandError("sim operator", "the control plane has no admin kubeconfig yet", {
       hint: "run `bootstrap up` to create the lab",
@@ -313,7 +318,7 @@ export class SimOperatorSupervisor {
   /** Counts a failed start or an unexpected exit and sets when to try again (exponential backoff). */
   #scheduleRestart(why: string): void {
     this.#restarts++;
-    const delay = Math.min(1000 * 2 ** (this.#restarts - 1), MAX_RESTART_DELAY_MS);
+    const delay = restartDelayMs(this.#restarts);
     this.#nextStartAt = Date.now() + delay;
     this.#log(
       `operator: ${why}; restart ${this.#restarts} in ${delay / 1000}s (log: ${simOperatorPaths(this.#workDir).log})`,

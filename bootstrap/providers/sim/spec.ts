@@ -21,6 +21,8 @@ export interface SimPaths {
   readonly log: string;
   /** The control plane's directory: PKI, etcd data, admin.kubeconfig, component logs. */
   readonly cluster: string;
+  /** The control plane's admin kubeconfig (API server on 127.0.0.1, embedded certificates). */
+  readonly adminKubeconfig: string;
   /** Present once kubeadm's objects (kubeadm-config, kubelet-config, CoreDNS) were installed. */
   readonly kubeadmDone: string;
 }
@@ -33,6 +35,7 @@ export function simPaths(workDir: string): SimPaths {
     supervisor: join(dir, "supervisor.json"),
     log: join(dir, "supervisor.log"),
     cluster: join(dir, "cluster"),
+    adminKubeconfig: join(dir, "cluster", "admin.kubeconfig"),
     kubeadmDone: join(dir, "kubeadm-objects.done"),
   };
 }

@@ -7,11 +7,8 @@ import { type BinarySet } from "../../controlplane/binaries.ts";
 import { type ComponentName, type ControlPlane, startControlPlane } from "../../controlplane/engine.ts";
 import { COMPONENT_VERSIONS } from "../../controlplane/versions.ts";
 import { createLogger } from "../../log.ts";
-import { SimOperatorSupervisor } from "./operator.ts";
+import { restartDelayMs, SimOperatorSupervisor } from "./operator.ts";
 import { readSpec, simPaths, writeSpec, writeSupervisorState, type SimSpec } from "./spec.ts";
-
-/** Restart delays of a component that keeps dying: 1 s, 2 s, 4 s... up to a minute. */
-const MAX_RESTART_DELAY_MS = 60_000;
 
 /** A binary set in a known directory (the CLI found or built it before starting us). */
 function binariesIn(dir: string): BinarySet {
@@ -72,7 +69,7 @@ async function main(workDir: string): Promise<void> {
   const restart = async (component: ComponentName): Promise<void> => {
     const attempt = (restarts.get(component) ?? 0) + 1;
     restarts.set(component, attempt);
-    const delay = Math.min(1000 * 2 ** (attempt - 1), MAX_RESTART_DELAY_MS);
+    const delay = restartDelayMs(attempt);
     log(`${component} exited; restart ${attempt} in ${delay / 1000}s (log: ${plane?.logPath(component)})`);
     await sleep(delay);
     if (stopping || plane === undefined) return;
