@@ -128,7 +128,7 @@ async function waitForCrdsEstablished(
         );
         if (!established) throw new NotYet(`CRD ${name} is not Established yet`);
       },
-      (error) => error instanceof NotYet || isTransient(error),
+      notYetOrTransient,
       () => `CRD ${name}`,
       options.step,
     );
@@ -143,7 +143,7 @@ export async function waitForNodesReady(
 ): Promise<void> {
   const api = config.makeApiClient(CoreV1Api);
   const deadline = Date.now() + options.timeoutMs;
-  let lastLine = "";
+  const report = changesOnly(options.progress);
   await retryUntil(
     deadline,
     options,
@@ -153,12 +153,11 @@ export async function waitForNodesReady(
       const waiting = nodeNames.filter((name) => !ready.has(name));
       if (waiting.length > 0) {
         const line = `${nodeNames.length - waiting.length}/${nodeNames.length} nodes Ready, waiting for ${waiting.join(", ")}`;
-        if (line !== lastLine) options.progress?.(line);
-        lastLine = line;
+        report(line);
         throw new NotYet(line);
       }
     },
-    (error) => error instanceof NotYet || isTransient(error),
+    notYetOrTransient,
     () => "nodes",
     options.step,
   );
@@ -176,10 +175,7 @@ export async function readNodeReadiness(
 ): Promise<Map<string, boolean> | undefined> {
   const api = config.makeApiClient(CoreV1Api);
   try {
-    const nodes = await Promise.race([
-      api.listNode(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs).unref()),
-    ]);
+    const nodes = await withTimeout(api.listNode(), timeoutMs);
     return new Map(nodes.items.map((node) => [node.metadata?.name ?? "", isNodeReady(node)]));
   } catch {
     return undefined;
@@ -213,7 +209,7 @@ export async function waitForLabClusterReady(
   options: ApiWaitOptions & { readonly step: string; readonly operatorLogs: string },
 ): Promise<LiveLabCluster> {
   const deadline = Date.now() + options.timeoutMs;
-  let lastLine = "";
+  const report = changesOnly(options.progress);
   return retryUntil(
     deadline,
     options,
@@ -223,11 +219,10 @@ export async function waitForLabClusterReady(
       const readiness = readinessOf(labCluster);
       if (readiness.ready) return labCluster;
       const line = waitingLine(readiness);
-      if (line !== lastLine) options.progress?.(line);
-      lastLine = line;
+      report(line);
       throw new NotYet(line);
     },
-    (error) => error instanceof NotYet || isTransient(error),
+    notYetOrTransient,
     () => `LabCluster ${name}`,
     options.step,
     `kubectl describe labcluster ${name} shows the conditions and Events; the operator's log: ${options.operatorLogs}; raise the wait with KUBELAB_READY_TIMEOUT_SECONDS`,
@@ -241,10 +236,7 @@ export async function readLabCluster(
   timeoutMs: number,
 ): Promise<LiveLabCluster | undefined> {
   try {
-    return await Promise.race([
-      getLabCluster(config, name),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs).unref()),
-    ]);
+    return await withTimeout(getLabCluster(config, name), timeoutMs);
   } catch {
     return undefined;
   }
@@ -252,6 +244,28 @@ export async function readLabCluster(
 
 /** A condition that is not met yet; retried like a transient error. */
 class NotYet extends Error {}
+
+/** What the waits retry: a condition not met yet, or a transient API error. */
+function notYetOrTransient(error: unknown): boolean {
+  return error instanceof NotYet || isTransient(error);
+}
+
+/** A progress reporter that passes a line on only when it differs from the last one. */
+function changesOnly(progress: ((line: string) => void) | undefined): (line: string) => void {
+  let last = "";
+  return (line) => {
+    if (line !== last) progress?.(line);
+    last = line;
+  };
+}
+
+/** `promise`, or a rejection after `timeoutMs` (the best-effort reads of `status`). */
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs).unref()),
+  ]);
+}
 
 async function retryUntil<T>(
   deadline: number,
