@@ -12,7 +12,7 @@ import {
 import type { Lab } from "./config.ts";
 
 /** The LabCluster bootstrap applies: what lab.yaml decides, nothing more. */
-export interface LabClusterObject {
+interface LabClusterObject {
   readonly apiVersion: typeof LABCLUSTER_API_VERSION;
   readonly kind: typeof LABCLUSTER_KIND;
   readonly metadata: { readonly name: string; readonly labels: Readonly<Record<string, string>> };
@@ -112,7 +112,7 @@ export function nextBackupTime(schedule: string, now: Date): Date | undefined {
 }
 
 /** "2026-11-27 00:00 UTC". */
-export function formatUtc(time: Date): string {
+function formatUtc(time: Date): string {
   return `${time.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 

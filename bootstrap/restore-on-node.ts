@@ -10,7 +10,7 @@ import { parseRestoreResult, renderRestoreScript } from "./provision/restore.ts"
 import { nodeLogPath } from "./workdir.ts";
 
 /** The whole script: verify, stop the static pods, restore, restart, wait for /readyz (each wait 5 min). */
-export const RESTORE_SCRIPT_TIMEOUT_MS = 20 * 60_000;
+const RESTORE_SCRIPT_TIMEOUT_MS = 20 * 60_000;
 
 /** `2026-11-26T23:30:05.123Z` -> `20261126T233005Z`: names the new data dir and the manifest stash. */
 export function restoreStamp(now: Date): string {

@@ -6,7 +6,7 @@ import { UsageError } from "./errors.ts";
 export const LATEST = "latest";
 
 /** A snapshot that passed a trial restore (not only `etcdutl snapshot status`). */
-export function isVerified(snapshot: EtcdSnapshot): boolean {
+function isVerified(snapshot: EtcdSnapshot): boolean {
   return snapshot.status?.verification?.verified === true;
 }
 

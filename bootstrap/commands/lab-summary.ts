@@ -1,4 +1,5 @@
 // The lab as the operator reports it (its LabCluster) and where the operator runs, for `up` and `status`.
+import { OPERATOR_NAMESPACE } from "../../operator/api/addons/bundle.ts";
 import type { Lab } from "../config.ts";
 import { describeLabCluster, labClusterName } from "../labcluster.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -38,7 +39,9 @@ export async function operatorSummary(session: LabSession, lab: Lab, provider: P
         : `Operator: ${local.detail}; log ${local.logPath}`,
     );
   } else {
-    lines.push("Operator: Deployment kubelab-system/kubelab-operator (kubectl -n kubelab-system get pods)");
+    lines.push(
+      `Operator: Deployment ${OPERATOR_NAMESPACE}/kubelab-operator (kubectl -n ${OPERATOR_NAMESPACE} get pods)`,
+    );
   }
   return lines;
 }

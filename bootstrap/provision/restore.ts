@@ -15,7 +15,7 @@ export interface RestoreScriptOptions {
 }
 
 /** The line the script ends with on success; the provider reads the directories from it. */
-export const RESTORE_RESULT_MARKER = "kubelab-restore-result:";
+const RESTORE_RESULT_MARKER = "kubelab-restore-result:";
 
 /** The new data directory of a restore: a sibling of kubeadm's /var/lib/etcd, never an existing one. */
 export function restoreDataDir(stamp: string): string {

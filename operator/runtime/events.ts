@@ -48,7 +48,7 @@ export interface EventRecorderOptions {
  * An Event write that fails transiently (unreachable, 429, 5xx) is tried again in the background, 4 writes
  * over about 7 s, as client-go's recorder tries an Event again instead of dropping it on a busy API server.
  */
-export const EVENT_RETRY = {
+const EVENT_RETRY = {
   attempts: 4,
   backoff: { initialMs: 1000, maxMs: 4000, factor: 2, jitter: 0.2 },
 } as const satisfies EventRecorderOptions["retry"];

@@ -26,7 +26,7 @@ import { OPERATOR_BIN } from "./operator.ts";
 import { readSpec, readSupervisorState, simPaths, writeSpec, type SimEtcdAccess } from "./spec.ts";
 
 /** Time limits of the agent runs (the CronJob's Job has 30 minutes). */
-export const SIM_ETCD_TIMEOUTS = {
+const SIM_ETCD_TIMEOUTS = {
   save: 30 * 60_000,
   restore: 30 * 60_000,
 } as const;
