@@ -12,9 +12,9 @@ import { ssh } from "./commands/ssh.ts";
 import { status } from "./commands/status.ts";
 import { up } from "./commands/up.ts";
 import type { CommandIo, GlobalOptions } from "./commands/common.ts";
-import { PROVIDERS, type ProviderName } from "./config.ts";
+import { PROVIDERS, type ProviderName } from "./lab/config.ts";
 import { ExitCode, KubelabError } from "./errors.ts";
-import { WORK_DIR_NAME } from "./workdir.ts";
+import { WORK_DIR_NAME } from "./lab/workdir.ts";
 
 const VERSION = packageJson.version;
 

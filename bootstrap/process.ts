@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { execa } from "execa";
 
 import { CommandError, InterruptedError, MissingToolError } from "./errors.ts";
-import { redactTokens } from "./token.ts";
+import { redactTokens } from "./provision/token.ts";
 
 export interface RunProcessOptions {
   /** Hard limit; the child is stopped (killSignal, then SIGKILL) and a CommandError says so. */

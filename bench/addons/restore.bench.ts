@@ -15,7 +15,7 @@ import {
 } from "../../operator/labcluster/addons/resources.ts";
 import { labClusterPath } from "../../operator/labcluster/cache.ts";
 import { resourcePath, type KubeClient, type WatchEvent } from "../../operator/runtime/client.ts";
-import { writeAddonBundles } from "../../bootstrap/addon-bundles.ts";
+import { writeAddonBundles } from "../../bootstrap/kube/addon-bundles.ts";
 import { startControlPlane } from "../../bootstrap/controlplane/engine.ts";
 import { calicoFixtureObjects } from "../../test/fixtures/calico/generate.ts";
 import { fixed, median, percentile, registerBench, verdict, type BenchContext } from "../framework.ts";

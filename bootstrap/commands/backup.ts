@@ -1,6 +1,6 @@
 // `bootstrap backup` (run the lab's etcd backup now and print the snapshot) and `bootstrap backups` (list them).
-import { listBackups, formatBackups, runBackup } from "../backup.ts";
-import { loadKubeConfig } from "../kube.ts";
+import { listBackups, formatBackups, runBackup } from "../etcd/backup.ts";
+import { loadKubeConfig } from "../kube/client.ts";
 import {
   closeLogger,
   existingOrConfiguredLab,
@@ -29,7 +29,7 @@ export async function backup(global: GlobalOptions, options: BackupOptions, io: 
     const labCluster = options.labCluster === undefined ? {} : { labCluster: options.labCluster };
     // Providers whose pods are simulated take the snapshot themselves; the others run the CronJob.
     const snapshot =
-      provider.backupEtcd === undefined
+      provider.local === undefined
         ? (
             await runBackup(loadKubeConfig(session.workDir.kubeconfigFile), {
               ...labCluster,
@@ -37,7 +37,7 @@ export async function backup(global: GlobalOptions, options: BackupOptions, io: 
               progress: (line) => session.logger.info(line),
             })
           ).snapshot
-        : await provider.backupEtcd(
+        : await provider.local.backupEtcd(
             lab,
             { kubeconfigPath: session.workDir.kubeconfigFile, ...labCluster },
             providerContextOf(session, (node, line) => session.logger.info(`${node}: ${line}`)),

@@ -2,14 +2,14 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 
-import { loadLab, type Lab, type LabOverrides } from "../config.ts";
+import { loadLab, type Lab, type LabOverrides } from "../lab/config.ts";
 import { StateError, UsageError } from "../errors.ts";
 import { readTextIfExists } from "../files.ts";
 import { addLogFile, createLogger, type Logger } from "../log.ts";
 import { createProvider } from "../providers/index.ts";
 import type { Provider, ProviderContext } from "../providers/provider.ts";
-import { LabState } from "../state.ts";
-import { cliLogPath, workDirFor, type WorkDir } from "../workdir.ts";
+import { LabState } from "../lab/state.ts";
+import { cliLogPath, workDirFor, type WorkDir } from "../lab/workdir.ts";
 
 /** Options every command accepts (`-c`, `--verbose`). */
 export interface GlobalOptions {

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 
 import { hostBackupsDir } from "../providers/provider.ts";
-import { acquireLock } from "../state.ts";
+import { acquireLock } from "../lab/state.ts";
 import {
   closeLogger,
   confirm,

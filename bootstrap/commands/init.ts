@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 
 import { UsageError } from "../errors.ts";
 import { readTextIfExists, writeFileAtomic } from "../files.ts";
-import { renderDefaultLabFile } from "../labfile.ts";
+import { renderDefaultLabFile } from "../lab/labfile.ts";
 import type { CommandIo, GlobalOptions } from "./common.ts";
 
 export interface InitOptions {

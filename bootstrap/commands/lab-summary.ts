@@ -1,7 +1,7 @@
 // The lab as the operator reports it (its LabCluster) and where the operator runs, for `up` and `status`.
 import { OPERATOR_NAMESPACE } from "../../operator/api/addons/bundle.ts";
-import type { Lab } from "../config.ts";
-import { describeLabCluster, labClusterName } from "../labcluster.ts";
+import type { Lab } from "../lab/config.ts";
+import { describeLabCluster, labClusterName } from "../kube/labcluster.ts";
 import type { Provider } from "../providers/provider.ts";
 import { providerContextOf, type LabSession } from "./common.ts";
 
@@ -15,7 +15,7 @@ const API_TIMEOUT_MS = 5000;
  */
 export async function operatorSummary(session: LabSession, lab: Lab, provider: Provider): Promise<string[]> {
   const lines: string[] = [];
-  const { loadKubeConfig, readLabCluster } = await import("../kube.ts");
+  const { loadKubeConfig, readLabCluster } = await import("../kube/client.ts");
   let labCluster;
   try {
     labCluster = await readLabCluster(
@@ -31,8 +31,8 @@ export async function operatorSummary(session: LabSession, lab: Lab, provider: P
   } else {
     lines.push(...describeLabCluster(labCluster, new Date()));
   }
-  if (provider.capabilities.localOperator === true) {
-    const local = await provider.operatorStatus?.(lab, providerContextOf(session)).catch(() => undefined);
+  if (provider.local !== undefined) {
+    const local = await provider.local.operatorStatus(lab, providerContextOf(session)).catch(() => undefined);
     lines.push(
       local === undefined
         ? "Operator: not started yet (bootstrap up starts it)"

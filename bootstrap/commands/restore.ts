@@ -1,8 +1,9 @@
 // `bootstrap restore`: bring the lab's etcd back to a verified snapshot, through the provider, then wait for the nodes.
-import { listBackups } from "../backup.ts";
-import { loadKubeConfig, waitForNodesReady } from "../kube.ts";
-import { chooseSnapshot, LATEST, restoreSummary } from "../restore.ts";
-import { acquireLock } from "../state.ts";
+import { listBackups } from "../etcd/backup.ts";
+import { loadKubeConfig, waitForNodesReady } from "../kube/client.ts";
+import { chooseSnapshot, LATEST, restoreSummary } from "../etcd/choose-snapshot.ts";
+import { acquireLock } from "../lab/state.ts";
+import { restoreLabEtcd } from "../providers/node-restore.ts";
 import {
   closeLogger,
   confirm,
@@ -51,7 +52,7 @@ export async function restore(global: GlobalOptions, options: RestoreOptions, io
       const provider = providerFor(lab);
       const context = providerContextOf(session, (node, line) => io.stdout.write(`  ${node}: ${line}\n`));
       await provider.preflight(lab, context);
-      const restored = await provider.restoreEtcd(lab, snapshot, context);
+      const restored = await restoreLabEtcd(provider, lab, snapshot, context);
       io.stdout.write(`etcd restored into ${restored.dataDir}; waiting for the nodes to be Ready...\n`);
       await waitForNodesReady(
         loadKubeConfig(session.workDir.kubeconfigFile),

@@ -1,5 +1,7 @@
 // `bootstrap status`: the nodes as the provider and the API server see them, the LabCluster, how far `up` got.
-import { buildPlan, PHASES, stepKey } from "../plan.ts";
+import { buildPlan, PHASES } from "../up/plan.ts";
+import { stepKey } from "../up/step.ts";
+import { planCapabilities } from "../providers/provider.ts";
 import { readTextIfExists } from "../files.ts";
 import {
   closeLogger,
@@ -22,7 +24,7 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
     await provider.preflight(lab, context);
     const machines = new Map((await provider.status(lab, context)).map((node) => [node.name, node]));
     const haveKubeconfig = (await readTextIfExists(session.workDir.kubeconfigFile)) !== undefined;
-    const { loadKubeConfig, readNodeReadiness } = await import("../kube.ts");
+    const { loadKubeConfig, readNodeReadiness } = await import("../kube/client.ts");
     const readiness = haveKubeconfig
       ? await readNodeReadiness(loadKubeConfig(session.workDir.kubeconfigFile), 5000)
       : undefined;
@@ -57,7 +59,10 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
           .trimEnd(),
       );
 
-    const plan = buildPlan({ lab, capabilities: provider.capabilities, providerName: provider.name }, PHASES);
+    const plan = buildPlan(
+      { lab, capabilities: planCapabilities(provider), providerName: provider.name },
+      PHASES,
+    );
     const next = plan.find(
       (step) =>
         step.skipReason === undefined &&

@@ -1,14 +1,18 @@
 // `bootstrap up`: create the lab, or resume it; `--dry-run` shows the plan and renders the files only.
-import { loadCalicoManifest, type CalicoManifest } from "../calico.ts";
-import { kubernetesMinor, type Lab, type LabOverrides } from "../config.ts";
+import { loadCalicoManifest } from "../kube/calico.ts";
+import { kubernetesMinor, type Lab, type LabOverrides } from "../lab/config.ts";
 import { ConfigError, KubelabError } from "../errors.ts";
-import { labClusterName } from "../labcluster.ts";
-import { buildPlan, currentFiles, formatPlan, PHASES, type PlanStep, type RunContext } from "../plan.ts";
-import { createReporter, formatDuration } from "../progress.ts";
-import { writeRenderedFiles } from "../render.ts";
-import { runPlan } from "../runner.ts";
-import { acquireLock, incompatibleChanges } from "../state.ts";
-import { randomBootstrapToken, type TokenSource } from "../token.ts";
+import { labClusterName } from "../kube/labcluster.ts";
+import { planCapabilities } from "../providers/provider.ts";
+import { buildPlan, formatPlan, PHASES } from "../up/plan.ts";
+import { createRunContext, type RunInputs } from "../up/run-context.ts";
+import type { PlanStep } from "../up/step.ts";
+import { currentFiles } from "../up/steps/nodes.ts";
+import { createReporter, formatDuration } from "../up/progress.ts";
+import { writeRenderedFiles } from "../up/render.ts";
+import { runPlan } from "../up/runner.ts";
+import { acquireLock, incompatibleChanges } from "../lab/state.ts";
+import { randomBootstrapToken, type TokenSource } from "../provision/token.ts";
 import {
   closeLogger,
   configuredLab,
@@ -50,11 +54,14 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
     const lab = await configuredLab(session, overrides);
     refuseIncompatibleChanges(session, lab);
     const provider = providerFor(lab);
-    const plan = buildPlan({ lab, capabilities: provider.capabilities, providerName: provider.name }, PHASES);
-    const run = runContext(session, lab, provider, options);
+    const plan = buildPlan(
+      { lab, capabilities: planCapabilities(provider), providerName: provider.name },
+      PHASES,
+    );
+    const inputs = runInputs(session, lab, provider, options);
 
     if (options.dryRun === true) {
-      await dryRun(session, lab, plan, run);
+      await dryRun(session, lab, plan, inputs);
       return;
     }
     recordLog(session, "up");
@@ -69,7 +76,7 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
       });
       session.logger.debug(`Calico manifest: ${calico.origin}`);
       const started = Date.now();
-      const summary = await runPlan(plan, { ...run, calico }, createReporter(io.stdout));
+      const summary = await runPlan(plan, createRunContext({ ...inputs, calico }), createReporter(io.stdout));
       // Absolute: the export line works from any directory it is pasted in.
       const kubeconfig = session.workDir.kubeconfigFile;
       io.stdout.write(
@@ -94,13 +101,13 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
   }
 }
 
-function runContext(
+/** The run's inputs; the Calico manifest is loaded later (after preflight), so it starts undefined. */
+function runInputs(
   session: LabSession,
   lab: Lab,
-  provider: RunContext["provider"],
+  provider: RunInputs["provider"],
   options: UpOptions,
-): Omit<RunContext, "calico"> & { calico: CalicoManifest | undefined } {
-  const memos = new Map<string, Promise<unknown>>();
+): RunInputs {
   return {
     lab,
     workDir: session.workDir,
@@ -113,19 +120,6 @@ function runContext(
     calico: undefined,
     apiTimeoutMs: secondsFromEnv(session.io.env, "KUBELAB_API_TIMEOUT_SECONDS", API_TIMEOUT_SECONDS),
     readyTimeoutMs: secondsFromEnv(session.io.env, "KUBELAB_READY_TIMEOUT_SECONDS", READY_TIMEOUT_SECONDS),
-    memo<T>(key: string, compute: () => Promise<T>): Promise<T> {
-      let value = memos.get(key) as Promise<T> | undefined;
-      if (value === undefined) {
-        value = compute();
-        memos.set(key, value);
-        // A failed computation is not remembered: the next caller tries again.
-        value.catch(() => memos.delete(key));
-      }
-      return value;
-    },
-    forget(key: string): void {
-      memos.delete(key);
-    },
   };
 }
 
@@ -146,7 +140,7 @@ async function dryRun(
   session: LabSession,
   lab: Lab,
   plan: readonly PlanStep[],
-  run: Omit<RunContext, "calico">,
+  inputs: RunInputs,
 ): Promise<void> {
   const out = (line = "") => session.io.stdout.write(`${line}\n`);
   out(
@@ -155,7 +149,7 @@ async function dryRun(
   );
   for (const line of formatPlan(plan, session.state)) out(line);
 
-  const files = await currentFiles({ ...run, calico: undefined });
+  const files = await currentFiles(createRunContext(inputs));
   await writeRenderedFiles(session.workDir.root, files);
   out();
   out(`Rendered into ${session.workDir.root}:`);

@@ -2,7 +2,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 
-import { nthAddress, parseCidr } from "../ipv4.ts";
+import { nthAddress, parseCidr } from "../lab/ipv4.ts";
 import { KWOK_USER } from "./kwok.ts";
 import { allExist, CertificateAuthority, createSigningKeyPair, type KeyPairPaths } from "./pki.ts";
 

@@ -1,5 +1,5 @@
 // The pinned component versions and the table of binaries: where each one is built from and downloaded from.
-import { TESTED_KUBERNETES_PATCH } from "../config.ts";
+import { TESTED_KUBERNETES_PATCH } from "../lab/config.ts";
 
 /**
  * Component versions of one binary set. They must match the wrapper modules in

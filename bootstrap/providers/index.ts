@@ -1,10 +1,10 @@
 // The provider registry: lab.yaml's `provider` (or --provider) -> a Provider instance.
-import type { ProviderName } from "../config.ts";
+import type { ProviderName } from "../lab/config.ts";
 import { UsageError } from "../errors.ts";
 import type { Provider } from "./provider.ts";
-import { KindProvider } from "./kind.ts";
-import { SimProvider } from "./sim.ts";
-import { VagrantProvider } from "./vagrant.ts";
+import { KindProvider } from "./kind/provider.ts";
+import { SimProvider } from "./sim/provider.ts";
+import { VagrantProvider } from "./vagrant/provider.ts";
 
 /** Creates a provider. Factories take no arguments: providers read their own settings from the Lab. */
 export type ProviderFactory = () => Provider;

@@ -1,9 +1,9 @@
-// The node provider contract: what the plan needs from vagrant, sim and kind, and nothing more.
+// The node provider contract: machines and shells (create, list, destroy, run a script, copy a file), and nothing more.
 import { join } from "node:path";
 
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
-import type { Lab, LabNode, ProviderName } from "../config.ts";
+import type { Lab, LabNode, ProviderName } from "../lab/config.ts";
 import type { Logger } from "../log.ts";
 
 /** Where a node stands, as the provider sees it. */
@@ -34,17 +34,26 @@ export interface RunScriptOptions {
   readonly step: string;
 }
 
-/** What a provider can do; the plan skips steps a provider cannot do, with the reason shown. */
+/** What a provider can do, as data; the plan skips steps a provider cannot do, with the reason shown. */
 export interface ProviderCapabilities {
   /** Nodes are real machines with a shell: node scripts, `ssh`, kubeadm. False for sim. */
   readonly shell: boolean;
   /** Kubernetes is installed by the node scripts (kubeadm init/join). False for sim and kind. */
   readonly installsKubernetes: boolean;
-  /**
-   * The operator runs as a local process (`runOperator`) instead of the Deployment of manifests/: sim,
-   * whose kwok nodes only pretend to run pods. Unset: the Deployment runs it.
-   */
-  readonly localOperator?: boolean;
+}
+
+/**
+ * What the plan knows of a provider: its capabilities, and whether the operator runs as a local process
+ * (derived from the provider's `local` extension, never declared separately).
+ */
+export interface PlanCapabilities extends ProviderCapabilities {
+  /** The operator runs beside the lab on the host (`provider.local`), not as the Deployment of manifests/. */
+  readonly localOperator: boolean;
+}
+
+/** The plan's view of `provider`: its capabilities and whether it has the local extension. */
+export function planCapabilities(provider: Pick<Provider, "capabilities" | "local">): PlanCapabilities {
+  return { ...provider.capabilities, localOperator: provider.local !== undefined };
 }
 
 /** The operator a provider runs locally: its image (for the backup Jobs) and the identity it acts as. */
@@ -107,6 +116,12 @@ export interface EtcdRestoreResult {
 export interface Provider {
   readonly name: ProviderName;
   readonly capabilities: ProviderCapabilities;
+  /**
+   * Set by providers whose nodes only pretend to run pods (sim): the operator and the etcd snapshots run on
+   * the host instead, through this one extension. Absent: the operator is the Deployment of manifests/,
+   * backups are the CronJob's Jobs, and restore runs restore-etcd.sh on the control plane (node-restore.ts).
+   */
+  readonly local?: LocalLab;
 
   /**
    * Checks, before anything is created, that the provider can serve this lab: MissingToolError (exit 2)
@@ -153,32 +168,34 @@ export interface Provider {
 
   /** Interactive shell or command on a node with the terminal attached; resolves with its exit code. */
   ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number>;
+}
 
+/**
+ * The parts of a lab that run on the host because its nodes cannot run them (sim: KWOK only pretends to run
+ * pods). One extension object, so a caller checks `provider.local` once and gets all of it.
+ */
+export interface LocalLab {
   /**
-   * Takes a verified etcd snapshot now and records its EtcdSnapshot object, resolving with that object.
-   * Only for providers whose cluster cannot run the operator's backup CronJob for real (sim: KWOK only
-   * pretends to run pods, so the Job would record nothing); `bootstrap backup` runs the CronJob as a Job
-   * when this is undefined. Throws StepError/CommandError when the snapshot failed or did not verify.
+   * Runs the operator as a supervised local process beside the lab (restarted when it dies, stopped by
+   * `destroy`), authorised as its ServiceAccount, and resolves once it answers its health probe. Idempotent:
+   * a second call with the same spec only checks.
    */
-  backupEtcd?(lab: Lab, options: EtcdBackupOptions, context: ProviderContext): Promise<EtcdSnapshot>;
+  runOperator(lab: Lab, spec: LocalOperatorSpec, context: ProviderContext): Promise<LocalOperatorStatus>;
+
+  /** The local operator's state; undefined when it was never started. */
+  operatorStatus(lab: Lab, context: ProviderContext): Promise<LocalOperatorStatus | undefined>;
 
   /**
-   * Restores `snapshot` (already chosen and confirmed by the user) on the control plane, the kubeadm way:
-   * verifies the file first (sha256 and etcdutl status; a failure changes nothing and throws StepError),
-   * stops kube-apiserver and etcd, `etcdutl snapshot restore`s into a NEW data directory, points etcd at
-   * it, starts both again and resolves once the API server answers. The previous data directory is kept.
-   * Waiting for the nodes to be Ready is the caller's (through the API). Not idempotent as a whole: each
-   * call makes a new data directory from the snapshot.
+   * Takes a verified etcd snapshot now with the snapshot agent on the host and records its EtcdSnapshot
+   * object, resolving with that object (the CronJob's Job would record nothing: its pod is simulated).
+   * Throws StepError/CommandError when the snapshot failed or did not verify.
+   */
+  backupEtcd(lab: Lab, options: EtcdBackupOptions, context: ProviderContext): Promise<EtcdSnapshot>;
+
+  /**
+   * Restores `snapshot` (already chosen and confirmed by the user) the kubeadm way, on the host: verifies
+   * the file first (a failure changes nothing), stops etcd and the API server, restores into a NEW data
+   * directory, starts them on it and resolves once the API server answers. The previous data dir is kept.
    */
   restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
-
-  /**
-   * With `capabilities.localOperator`: runs the operator as a supervised local process beside the lab
-   * (restarted when it dies, stopped by `destroy`), authorised as its ServiceAccount, and resolves once it
-   * answers its health probe. Idempotent: a second call with the same spec only checks.
-   */
-  runOperator?(lab: Lab, spec: LocalOperatorSpec, context: ProviderContext): Promise<LocalOperatorStatus>;
-
-  /** With `capabilities.localOperator`: the local operator's state; undefined when it was never started. */
-  operatorStatus?(lab: Lab, context: ProviderContext): Promise<LocalOperatorStatus | undefined>;
 }

@@ -1,6 +1,6 @@
 // Renders init.sh: `kubeadm init --config` on the control plane, once, and the admin kubeconfig for the user.
-import type { Lab } from "../config.ts";
-import { INSTALLED_KUBEADM_VERSION, renderInitConfiguration } from "../kubeadm.ts";
+import type { Lab } from "../lab/config.ts";
+import { INSTALLED_KUBEADM_VERSION, renderInitConfiguration } from "./kubeadm.ts";
 import { scriptHeader } from "./script.ts";
 
 /** Where the node scripts keep kubeadm configs and markers on a node (root only). */

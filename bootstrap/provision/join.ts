@@ -1,7 +1,7 @@
 // Renders join.sh for a worker and token.sh, which mints a fresh join token on the control plane.
-import type { Lab, LabNode } from "../config.ts";
-import { BOOTSTRAP_TOKEN_TTL, renderJoinConfiguration } from "../kubeadm.ts";
-import { tokenId } from "../token.ts";
+import type { Lab, LabNode } from "../lab/config.ts";
+import { BOOTSTRAP_TOKEN_TTL, renderJoinConfiguration } from "./kubeadm.ts";
+import { tokenId } from "./token.ts";
 import { NODE_CONFIG_DIR } from "./init.ts";
 import { scriptHeader, shellQuote } from "./script.ts";
 

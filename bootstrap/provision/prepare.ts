@@ -1,5 +1,5 @@
 // Renders prepare.sh: the host settings kubeadm's preflight checks expect, on every node.
-import type { Lab, LabNode } from "../config.ts";
+import type { Lab, LabNode } from "../lab/config.ts";
 import { hostsLines, scriptHeader, shellQuote } from "./script.ts";
 
 /**

@@ -1,5 +1,5 @@
 // Shared pieces of the rendered node scripts: header, quoting and the small bash helpers every script uses.
-import type { Lab, LabNode } from "../config.ts";
+import type { Lab, LabNode } from "../lab/config.ts";
 
 /** Quotes a value for bash as one word (single quotes; embedded quotes closed and escaped). */
 export function shellQuote(value: string): string {

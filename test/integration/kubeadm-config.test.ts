@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { parseLab } from "../../bootstrap/config.ts";
-import { INSTALLED_KUBEADM_VERSION } from "../../bootstrap/kubeadm.ts";
-import { renderLabFiles } from "../../bootstrap/render.ts";
-import { caCertHash } from "../../bootstrap/cahash.ts";
-import { randomBootstrapToken } from "../../bootstrap/token.ts";
+import { parseLab } from "../../bootstrap/lab/config.ts";
+import { INSTALLED_KUBEADM_VERSION } from "../../bootstrap/provision/kubeadm.ts";
+import { renderLabFiles } from "../../bootstrap/up/render.ts";
+import { caCertHash } from "../../bootstrap/provision/cahash.ts";
+import { randomBootstrapToken } from "../../bootstrap/provision/token.ts";
 import { controlPlane } from "../envtest/index.ts";
 
 const LAB_HEADER = "apiVersion: kubelab.dev/v1alpha1\nkind: Lab\n";

@@ -26,7 +26,7 @@ import { ContentType, resourcePath } from "../../operator/runtime/client.ts";
 import { impersonate } from "../../operator/runtime/kubeconfig.ts";
 import { createOperatorLogger } from "../../operator/runtime/log.ts";
 import { RuntimeMetrics } from "../../operator/runtime/metrics.ts";
-import { writeAddonBundles } from "../../bootstrap/addon-bundles.ts";
+import { writeAddonBundles } from "../../bootstrap/kube/addon-bundles.ts";
 import { controlPlane, createNamespace, deleteNamespace, ENVTEST_NODES, waitFor } from "../envtest/index.ts";
 import { compareWithGrants, grantsFromManifests } from "../rbac/grants.ts";
 import { RecordingKubeClient } from "../rbac/recorder.ts";

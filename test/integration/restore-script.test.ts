@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { renderRestoreScript } from "../../bootstrap/provision/restore.ts";
+import { renderRestoreScript } from "../../bootstrap/etcd/restore-script.ts";
 import { controlPlane, etcdctlSnapshot } from "../envtest/index.ts";
 import { labOf, tempDir } from "../unit/helpers.ts";
 

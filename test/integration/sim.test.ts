@@ -8,8 +8,8 @@ import { execa } from "execa";
 import { parse } from "yaml";
 
 import { isRunning } from "../../bootstrap/controlplane/process.ts";
-import { nthAddress, parseCidr } from "../../bootstrap/ipv4.ts";
-import { simSupervisorState } from "../../bootstrap/providers/sim.ts";
+import { nthAddress, parseCidr } from "../../bootstrap/lab/ipv4.ts";
+import { simSupervisorState } from "../../bootstrap/providers/sim/provider.ts";
 import { simOperatorPaths, simOperatorStatus } from "../../bootstrap/providers/sim/operator.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import { CALICO_FIXTURE, runBootstrap } from "../unit/helpers.ts";

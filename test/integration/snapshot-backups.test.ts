@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
-import { formatBackups, listBackups, runBackup } from "../../bootstrap/backup.ts";
+import { formatBackups, listBackups, runBackup } from "../../bootstrap/etcd/backup.ts";
 import { ConditionType } from "../../operator/api/labcluster.ts";
 import { cronJobName, JOB_DEADLINE_SECONDS } from "../../operator/labcluster/backups.ts";
 import { KubeClient, resourcePath } from "../../operator/runtime/client.ts";

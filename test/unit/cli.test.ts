@@ -6,9 +6,9 @@ import { expect } from "chai";
 import { execa } from "execa";
 import { stringify } from "yaml";
 
-import { caCertHash } from "../../bootstrap/cahash.ts";
-import { LAB_API_VERSION, LAB_KIND } from "../../bootstrap/config.ts";
-import { BOOTSTRAP_TOKEN_PATTERN } from "../../bootstrap/token.ts";
+import { caCertHash } from "../../bootstrap/provision/cahash.ts";
+import { LAB_API_VERSION, LAB_KIND } from "../../bootstrap/lab/config.ts";
+import { BOOTSTRAP_TOKEN_PATTERN } from "../../bootstrap/provision/token.ts";
 import {
   BIN,
   CA_FIXTURE,

@@ -6,12 +6,13 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { stringify } from "yaml";
 
-import { LAB_API_VERSION, LAB_KIND, parseLab, type Lab } from "../../bootstrap/config.ts";
+import { LAB_API_VERSION, LAB_KIND, parseLab, type Lab } from "../../bootstrap/lab/config.ts";
 import { silentLogger } from "../../bootstrap/log.ts";
-import type { RunContext } from "../../bootstrap/plan.ts";
+import { createRunContext } from "../../bootstrap/up/run-context.ts";
+import type { RunContext } from "../../bootstrap/up/step.ts";
 import type { Provider } from "../../bootstrap/providers/provider.ts";
-import { LabState } from "../../bootstrap/state.ts";
-import { workDirAt } from "../../bootstrap/workdir.ts";
+import { LabState } from "../../bootstrap/lab/state.ts";
+import { workDirAt } from "../../bootstrap/lab/workdir.ts";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
@@ -175,8 +176,7 @@ export async function testRunContext(options: {
   calico?: RunContext["calico"];
 }): Promise<RunContext> {
   const root = options.root ?? (await tempDir());
-  const memos = new Map<string, Promise<unknown>>();
-  return {
+  return createRunContext({
     lab: options.lab,
     workDir: workDirAt(root),
     provider: options.provider ?? ({} as Provider),
@@ -188,10 +188,5 @@ export async function testRunContext(options: {
     calico: options.calico,
     apiTimeoutMs: 1000,
     readyTimeoutMs: 1000,
-    memo: <T>(key: string, compute: () => Promise<T>) => {
-      if (!memos.has(key)) memos.set(key, compute());
-      return memos.get(key) as Promise<T>;
-    },
-    forget: (key: string) => void memos.delete(key),
-  };
+  });
 }

@@ -6,10 +6,10 @@ import {
   kubernetesMinor,
   kubernetesPatch,
   TESTED_KUBERNETES_PATCH,
-} from "../../config.ts";
-import type { Lab, LabNode } from "../../config.ts";
+} from "../../lab/config.ts";
+import type { Lab, LabNode } from "../../lab/config.ts";
 import { UsageError } from "../../errors.ts";
-import { BOOTSTRAP_TOKEN_TTL } from "../../kubeadm.ts";
+import { BOOTSTRAP_TOKEN_TTL } from "../../provision/kubeadm.ts";
 import { BACKUPS_DIR_NAME, NODE_BACKUPS_DIR } from "../provider.ts";
 
 /** The kind release this provider is written and documented for (`go install sigs.k8s.io/kind@v0.33.0`). */

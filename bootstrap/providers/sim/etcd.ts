@@ -10,12 +10,12 @@ import {
   type EtcdSnapshot,
 } from "../../../operator/api/etcdsnapshot.ts";
 import { LABCLUSTER_PLURAL, labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
-import type { Lab } from "../../config.ts";
+import type { Lab } from "../../lab/config.ts";
 import { StateError, UsageError } from "../../errors.ts";
 import { FileMode, pathExists } from "../../files.ts";
-import { loadKubeConfig } from "../../kube.ts";
+import { loadKubeConfig } from "../../kube/client.ts";
 import { runProcess } from "../../process.ts";
-import { restoreStamp } from "../../restore-on-node.ts";
+import { restoreStamp } from "../node-restore.ts";
 import {
   hostBackupsDir,
   type EtcdBackupOptions,

@@ -21,7 +21,7 @@ import { isRunning, ManagedProcess, tailOfFile } from "../../controlplane/proces
 import { freePorts } from "../../controlplane/ports.ts";
 import { CommandError, InterruptedError } from "../../errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "../../files.ts";
-import { digestOf } from "../../state.ts";
+import { digestOf } from "../../lab/state.ts";
 import { abortReason } from "../../process.ts";
 import type { LocalOperatorSpec, LocalOperatorStatus, ProviderContext } from "../provider.ts";
 import { simPaths } from "./spec.ts";

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 
-import type { Lab } from "../../config.ts";
+import type { Lab } from "../../lab/config.ts";
 import type { NodeSpec } from "../../controlplane/engine.ts";
 import { FileMode, writeFileAtomic } from "../../files.ts";
 

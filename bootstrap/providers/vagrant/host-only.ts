@@ -1,5 +1,5 @@
 // VirtualBox's rule for host-only networks: only ranges listed in /etc/vbox/networks.conf are allowed.
-import { networkSize, parseCidr, type Ipv4Network } from "../../ipv4.ts";
+import { networkSize, parseCidr, type Ipv4Network } from "../../lab/ipv4.ts";
 
 /** The range VirtualBox (>= 6.1.28, Linux/macOS/Solaris) allows when /etc/vbox/networks.conf is absent. */
 export const VIRTUALBOX_DEFAULT_HOST_ONLY_RANGE = "192.168.56.0/21";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 
 import { silentLogger } from "../../../bootstrap/log.ts";
-import { VagrantProvider } from "../../../bootstrap/providers/vagrant.ts";
+import { VagrantProvider } from "../../../bootstrap/providers/vagrant/provider.ts";
 import { labOf, runBootstrap, tempDir, useFakeVagrantOnPath } from "../helpers.ts";
 
 describe("bootstrap restore (CLI)", function () {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 
-import { DEFAULT_OPERATOR_IMAGE } from "../../../bootstrap/config.ts";
+import { DEFAULT_OPERATOR_IMAGE } from "../../../bootstrap/lab/config.ts";
 import { labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
 import { REPO } from "../helpers.ts";
 

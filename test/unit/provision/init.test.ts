@@ -1,7 +1,7 @@
 // init.sh: kubeadm init once, from the rendered config, token never printed, admin kubeconfig for the user.
 import { expect } from "chai";
 
-import { renderInitConfiguration } from "../../../bootstrap/kubeadm.ts";
+import { renderInitConfiguration } from "../../../bootstrap/provision/kubeadm.ts";
 import { renderInitScript } from "../../../bootstrap/provision/init.ts";
 import { FIXED_TOKEN, labOf } from "../helpers.ts";
 

@@ -1,7 +1,7 @@
 // join.sh and token.sh: workers join with the CA pinned; late workers get a fresh token, never printed.
 import { expect } from "chai";
 
-import { renderJoinConfiguration } from "../../../bootstrap/kubeadm.ts";
+import { renderJoinConfiguration } from "../../../bootstrap/provision/kubeadm.ts";
 import { renderJoinScript, renderTokenScript } from "../../../bootstrap/provision/join.ts";
 import { FIXED_TOKEN, labOf } from "../helpers.ts";
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { stringify } from "yaml";
 
-import { parseLab } from "../../../../bootstrap/config.ts";
+import { parseLab } from "../../../../bootstrap/lab/config.ts";
 import {
   labNodeSpecs,
   labSpec,

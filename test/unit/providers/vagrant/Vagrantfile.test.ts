@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { VagrantProvider } from "../../../../bootstrap/providers/vagrant.ts";
+import { VagrantProvider } from "../../../../bootstrap/providers/vagrant/provider.ts";
 import { FIXTURES, labOf, tempDir } from "../../helpers.ts";
 
 interface Call {

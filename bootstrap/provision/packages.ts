@@ -1,0 +1,148 @@
+// Renders install.sh: containerd (systemd cgroups, the pinned pause image) and kubeadm/kubelet/kubectl.
+import { kubernetesMinor, kubernetesPatch, type Lab, type LabNode } from "../lab/config.ts";
+import { CRI_SOCKET } from "./kubeadm.ts";
+import { scriptHeader, shellQuote } from "./script.ts";
+
+/** The sandbox ("pause") image kubeadm 1.36 expects; containerd must pin the same one or kubeadm warns. */
+export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2";
+
+/** The pkgs.k8s.io apt repository of one Kubernetes minor (each minor has its own repository and key). */
+export function kubernetesAptRepository(minor: string): string {
+  return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
+}
+
+/**
+ * install.sh for `node`: Ubuntu's containerd configured for kubeadm (config version 2 for containerd
+ * 1.7, version 3 for 2.x: the CRI plugin moved), pkgs.k8s.io for the lab's minor with its signing key,
+ * kubeadm/kubelet/kubectl at one exact version and held, and the kubelet pinned to the host-only address.
+ */
+export function renderInstallScript(lab: Lab, node: LabNode): string {
+  const minor = kubernetesMinor(lab.kubernetes.version);
+  const patch = kubernetesPatch(lab.kubernetes.version) ?? "";
+  const repository = kubernetesAptRepository(minor);
+  const keyring = `/etc/apt/keyrings/kubernetes-v${minor}-apt-keyring.gpg`;
+  return `${scriptHeader(
+    "install",
+    lab,
+    node,
+    ["Installs containerd and kubeadm, kubelet, kubectl from pkgs.k8s.io."],
+    ["put_file", "apt_get"],
+  )}
+NODE_IP=${shellQuote(node.ip)}
+KUBERNETES_MINOR=${shellQuote(minor)}
+# Empty: the newest patch of the minor that pkgs.k8s.io offers (kept on later runs, never upgraded).
+KUBERNETES_PATCH=${shellQuote(patch)}
+CONTAINERD_PACKAGE=${shellQuote(lab.containerd.package)}
+REPOSITORY=${shellQuote(repository)}
+KEYRING=${shellQuote(keyring)}
+
+log "containerd ($CONTAINERD_PACKAGE) and tools"
+apt_get update
+apt_get install "$CONTAINERD_PACKAGE" ca-certificates curl gpg conntrack socat
+
+version_line=$(containerd --version)
+if [[ $version_line =~ [[:space:]]v?([0-9]+)\\.([0-9]+)\\.[0-9]+ ]]; then
+  containerd_major=\${BASH_REMATCH[1]}
+else
+  fail "cannot read the containerd version from: $version_line"
+fi
+
+log "containerd $containerd_major.x: systemd cgroups, sandbox image ${PAUSE_IMAGE}"
+if ((containerd_major >= 2)); then
+  put_file /etc/containerd/config.toml 0644 <<'EOF'
+${containerdConfigV3()}EOF
+else
+  put_file /etc/containerd/config.toml 0644 <<'EOF'
+${containerdConfigV2()}EOF
+fi
+if [[ $FILE_CHANGED == true ]]; then
+  systemctl restart containerd.service
+fi
+systemctl enable --now containerd.service
+put_file /etc/crictl.yaml 0644 <<'EOF'
+runtime-endpoint: ${CRI_SOCKET}
+image-endpoint: ${CRI_SOCKET}
+EOF
+
+log "apt repository $REPOSITORY"
+if [[ ! -s $KEYRING ]]; then
+  install -d -m 0755 /etc/apt/keyrings
+  key_download=$(mktemp)
+  curl -fsSL --retry 3 "\${REPOSITORY}Release.key" -o "$key_download"
+  gpg --batch --yes --dearmor -o "$KEYRING" "$key_download"
+  chmod 0644 "$KEYRING"
+  rm -f "$key_download"
+fi
+put_file /etc/apt/sources.list.d/kubernetes.list 0644 <<EOF
+deb [signed-by=$KEYRING] $REPOSITORY /
+EOF
+apt_get update
+
+installed_version() { dpkg-query -W -f='\${Version}' "$1" 2>/dev/null || true; }
+if [[ -n $KUBERNETES_PATCH ]]; then
+  wanted_prefix="$KUBERNETES_PATCH-"
+else
+  wanted_prefix="$KUBERNETES_MINOR."
+fi
+current=$(installed_version kubeadm)
+if [[ -z $KUBERNETES_PATCH && $current == "$wanted_prefix"* ]]; then
+  package_version=$current
+else
+  package_version=$(apt-cache madison kubeadm | awk -v prefix="$wanted_prefix" 'index($3, prefix) == 1 { print $3 }' | sort -V | tail -n 1)
+  [[ -n $package_version ]] || fail "pkgs.k8s.io has no kubeadm \${wanted_prefix}* package (see apt-cache madison kubeadm)"
+fi
+
+log "kubeadm, kubelet, kubectl $package_version (held)"
+if [[ $(installed_version kubeadm) == "$package_version" && $(installed_version kubelet) == "$package_version" && $(installed_version kubectl) == "$package_version" ]]; then
+  log "already installed"
+else
+  apt-mark unhold kubeadm kubelet kubectl >/dev/null 2>&1 || true
+  apt_get install --allow-downgrades --allow-change-held-packages \\
+    "kubeadm=$package_version" "kubelet=$package_version" "kubectl=$package_version"
+fi
+apt-mark hold kubeadm kubelet kubectl >/dev/null
+
+log "kubelet: node-ip $NODE_IP (the host-only address, not the NAT one)"
+put_file /etc/default/kubelet 0644 <<EOF
+KUBELET_EXTRA_ARGS=--node-ip=$NODE_IP
+EOF
+if [[ $FILE_CHANGED == true ]] && systemctl is-active --quiet kubelet.service; then
+  systemctl restart kubelet.service
+fi
+systemctl enable kubelet.service
+
+log "install done on ${node.name}"
+`;
+}
+
+/** containerd 1.7 (config version 2): the CRI plugin is `io.containerd.grpc.v1.cri`. */
+export function containerdConfigV2(): string {
+  return `# kubelab: containerd 1.x configuration for kubeadm (merged over containerd's defaults).
+version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${PAUSE_IMAGE}"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+}
+
+/** containerd 2.x (config version 3): images and runtime are separate CRI plugins. */
+export function containerdConfigV3(): string {
+  return `# kubelab: containerd 2.x configuration for kubeadm (merged over containerd's defaults).
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = '${PAUSE_IMAGE}'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+`;
+}

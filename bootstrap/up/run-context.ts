@@ -1,0 +1,54 @@
+// The RunContext of one `up` run: the inputs, and the accessors that compute once per run.
+import { StateError } from "../errors.ts";
+import { customizeCalico, renderAppliedManifest } from "../kube/calico.ts";
+import type { NodeStatus } from "../providers/provider.ts";
+import { usableJoinToken } from "./join-token.ts";
+import type { AppliedCalico, RunContext } from "./step.ts";
+
+/** What a run is made of; the rest of RunContext is derived from it. */
+export type RunInputs = Omit<
+  RunContext,
+  "nodeStatuses" | "forgetNodeStatuses" | "joinToken" | "appliedCalico"
+>;
+
+/**
+ * A RunContext over `inputs`. Each accessor computes once and shares its promise with parallel callers; a
+ * failed computation is not remembered, so the next caller tries again.
+ */
+export function createRunContext(inputs: RunInputs): RunContext {
+  let statuses: Promise<ReadonlyMap<string, NodeStatus>> | undefined;
+  let token: Promise<string> | undefined;
+  let calico: AppliedCalico | undefined;
+  const run: RunContext = {
+    ...inputs,
+    nodeStatuses() {
+      statuses ??= retryable(
+        run.provider
+          .status(run.lab, { workDir: run.workDir.root, logger: run.logger, signal: run.signal })
+          .then((list) => new Map(list.map((status) => [status.name, status]))),
+        () => (statuses = undefined),
+      );
+      return statuses;
+    },
+    forgetNodeStatuses() {
+      statuses = undefined;
+    },
+    joinToken() {
+      token ??= retryable(usableJoinToken(run), () => (token = undefined));
+      return token;
+    },
+    appliedCalico() {
+      if (calico !== undefined) return calico;
+      if (run.calico === undefined) throw new StateError("the Calico manifest was not loaded before the run");
+      const objects = customizeCalico(run.calico.text, run.lab, run.calico.origin);
+      calico = { objects, yaml: renderAppliedManifest(objects, run.lab, run.calico.origin) };
+      return calico;
+    },
+  };
+  return run;
+}
+
+function retryable<T>(promise: Promise<T>, forget: () => void): Promise<T> {
+  promise.catch(forget);
+  return promise;
+}

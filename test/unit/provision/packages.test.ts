@@ -1,0 +1,85 @@
+// install.sh: containerd for kubeadm (1.7 and 2.x layouts), pkgs.k8s.io for the minor, pinned and held packages.
+import { expect } from "chai";
+import { execa } from "execa";
+
+import {
+  containerdConfigV2,
+  containerdConfigV3,
+  PAUSE_IMAGE,
+  renderInstallScript,
+} from "../../../bootstrap/provision/packages.ts";
+import { labOf } from "../helpers.ts";
+
+describe("provision/packages", () => {
+  it("uses the pause image kubeadm 1.36 expects", () => {
+    expect(PAUSE_IMAGE).to.equal("registry.k8s.io/pause:3.10.2");
+  });
+
+  it("configures SystemdCgroup and the sandbox image in both containerd layouts", () => {
+    expect(containerdConfigV2())
+      .to.contain("version = 2")
+      .and.to.contain(
+        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true',
+      );
+    expect(containerdConfigV2()).to.contain(`sandbox_image = "${PAUSE_IMAGE}"`);
+    expect(containerdConfigV3())
+      .to.contain("version = 3")
+      .and.to.contain(
+        "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true",
+      );
+    expect(containerdConfigV3()).to.contain(
+      `[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '${PAUSE_IMAGE}'`,
+    );
+  });
+
+  it("picks the config layout from containerd's major version", async () => {
+    const lab = labOf();
+    const script = renderInstallScript(lab, lab.controlPlane);
+    const parse = script.slice(
+      script.indexOf("version_line=$(containerd --version)"),
+      script.indexOf('log "containerd $containerd_major.x'),
+    );
+    for (const [line, major] of [
+      ["containerd github.com/containerd/containerd 1.7.24", "1"],
+      ["containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da", "1"],
+      ["containerd github.com/containerd/containerd/v2 v2.1.3 c787fb98911740dd3ff2d0e45ce88cdf01410486", "2"],
+    ]) {
+      const snippet = `set -euo pipefail\nfail() { echo "FAIL $*"; exit 1; }\ncontainerd() { echo '${line}'; }\n${parse}\necho "major=$containerd_major"`;
+      const { stdout } = await execa("bash", ["-c", snippet]);
+      expect(stdout, line).to.equal(`major=${major}`);
+    }
+  });
+
+  it("adds pkgs.k8s.io for the lab's minor with its own signing key (no Google repository)", () => {
+    const lab = labOf({ kubernetes: { version: "1.35" } });
+    const script = renderInstallScript(lab, lab.controlPlane);
+    expect(script).to.contain("REPOSITORY='https://pkgs.k8s.io/core:/stable:/v1.35/deb/'");
+    expect(script).to.contain("KEYRING='/etc/apt/keyrings/kubernetes-v1.35-apt-keyring.gpg'");
+    expect(script).to.contain("deb [signed-by=$KEYRING] $REPOSITORY /");
+    expect(script).not.to.contain("packages.cloud.google.com");
+    expect(script).not.to.match(/docker/i);
+  });
+
+  it("installs kubeadm, kubelet and kubectl at one version and holds them", () => {
+    const lab = labOf({ kubernetes: { version: "1.36.5" } });
+    const script = renderInstallScript(lab, lab.controlPlane);
+    expect(script).to.contain("KUBERNETES_PATCH='1.36.5'");
+    expect(script).to.contain(
+      '"kubeadm=$package_version" "kubelet=$package_version" "kubectl=$package_version"',
+    );
+    expect(script).to.contain("apt-mark hold kubeadm kubelet kubectl");
+    expect(renderInstallScript(labOf(), lab.controlPlane)).to.contain("KUBERNETES_PATCH=''");
+  });
+
+  it("pins the kubelet's node-ip to the node's host-only address", () => {
+    const lab = labOf();
+    expect(renderInstallScript(lab, lab.workers[2]!))
+      .to.contain("NODE_IP='192.168.56.103'")
+      .and.to.contain("KUBELET_EXTRA_ARGS=--node-ip=$NODE_IP");
+  });
+
+  it("installs the containerd package lab.yaml names", () => {
+    const lab = labOf({ containerd: { package: "containerd.io" } });
+    expect(renderInstallScript(lab, lab.controlPlane)).to.contain("CONTAINERD_PACKAGE='containerd.io'");
+  });
+});
