@@ -11,7 +11,8 @@ export default {
     },
     {
       name: "bootstrap-uses-only-the-operator-api",
-      comment: "bootstrap/ may import operator/api/ (the schemas both programs share) and nothing else of operator/.",
+      comment:
+        "bootstrap/ may import operator/api/ (the schemas both programs share) and nothing else of operator/.",
       severity: "error",
       from: { path: "^bootstrap/" },
       to: { path: "^operator/", pathNot: "^operator/api/" },
@@ -40,7 +41,9 @@ export default {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(node_modules|bootstrap/controlplane/go|scripts/dockerfile-lint|test/fixtures|test/unit/fixtures)/" },
+    exclude: {
+      path: "^(node_modules|bootstrap/controlplane/go|scripts/dockerfile-lint|test/fixtures|test/unit/fixtures)/",
+    },
     // Type-only imports count: a cycle through types is still two modules that cannot be read apart.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
