@@ -11,6 +11,7 @@ import {
 } from "../../../bootstrap/etcd/restore-script.ts";
 import { expectGolden } from "../golden.ts";
 import { labOf, tempDir } from "../helpers.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const OPTIONS = {
   snapshotPath: "/var/lib/kubelab/etcd-backups/etcd-20261126-230000-ab12.db",
@@ -19,6 +20,8 @@ const OPTIONS = {
 };
 
 describe("etcd/restore-script", () => {
+  before(() => requireSystemTool("shellcheck"));
+
   const script = renderRestoreScript(labOf(), OPTIONS);
 
   it("matches the golden file", async () => {

@@ -6,6 +6,7 @@ import { execa } from "execa";
 
 import { CA_CERT_HASH_PATTERN, caCertHash } from "../../../bootstrap/provision/cahash.ts";
 import { tempDir } from "../helpers.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 /** The hash as the kubeadm documentation computes it with openssl. */
 async function opensslHash(certPath: string): Promise<string> {
@@ -40,6 +41,8 @@ async function selfSignedCa(dir: string, name: string, keyArgs: readonly string[
 }
 
 describe("provision/cahash", () => {
+  before(() => requireSystemTool("openssl"));
+
   for (const [kind, keyArgs] of [
     ["RSA 2048", ["-newkey", "rsa:2048"]],
     ["ECDSA P-256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]],

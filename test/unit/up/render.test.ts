@@ -13,6 +13,7 @@ import {
 } from "../../../bootstrap/up/render.ts";
 import { expectGolden } from "../golden.ts";
 import { FIXED_TOKEN, labOf, tempDir } from "../helpers.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const provider = new VagrantProvider();
 const HASH = `sha256:${"0f".repeat(32)}`;
@@ -33,6 +34,8 @@ function asMap(files: readonly RenderedFile[]): Map<string, string> {
 }
 
 describe("up/render", () => {
+  before(() => requireSystemTool("shellcheck"));
+
   for (const [name, render] of Object.entries(cases)) {
     it(`${name} lab: matches the golden files`, async () => {
       await expectGolden(`render-${name}`, asMap(render()));

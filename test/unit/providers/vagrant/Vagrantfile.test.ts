@@ -6,6 +6,7 @@ import { execa } from "execa";
 
 import { VagrantProvider } from "../../../../bootstrap/providers/vagrant/provider.ts";
 import { FIXTURES, labOf, tempDir } from "../../helpers.ts";
+import { requireSystemTool } from "../../../../scripts/system-tools.ts";
 
 interface Call {
   path: string;
@@ -25,6 +26,8 @@ function args(calls: Call[], path: string): unknown[][] {
 }
 
 describe("providers/vagrant/Vagrantfile", () => {
+  before(() => requireSystemTool("ruby"));
+
   it("defines one machine per node, control plane primary, with hostname and host-only address", async () => {
     const calls = await evaluate({ workers: { count: 2 } });
     expect(args(calls, "vm.define")).to.deep.equal([
