@@ -15,6 +15,11 @@ export interface BenchContext {
   log(line: string): void;
   /** `--set key=value` options, for sizes and trial counts. */
   option(key: string, fallback: string): string;
+  /**
+   * Records a target (`what`: "--help <= 4x bare node") as met or missed and returns "met" or "MISSED" for
+   * the table's notes. `npm run bench -- --strict` exits 1 when any target was missed.
+   */
+  target(what: string, met: boolean): string;
   readonly signal: AbortSignal;
 }
 

@@ -1,10 +1,11 @@
-// `npm run bench [-- --only <text>] [--list] [--set key=value]...`: runs every bench/**/*.bench.ts case.
+// `npm run bench [-- --only <text>] [--list] [--strict] [--set key=value]...`: runs every bench/**/*.bench.ts case;
+// --strict exits 1 when a case missed a target it recorded with context.target().
 import { readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
-import { formatTable, registeredBenches, type BenchContext } from "./framework.ts";
+import { formatTable, registeredBenches, verdict, type BenchContext } from "./framework.ts";
 
 const BENCH_DIRECTORY = fileURLToPath(new URL(".", import.meta.url));
 
@@ -25,6 +26,7 @@ async function main(): Promise<number> {
       only: { type: "string", multiple: true },
       list: { type: "boolean", default: false },
       set: { type: "string", multiple: true },
+      strict: { type: "boolean", default: false },
     },
   });
   for (const file of await benchFiles(BENCH_DIRECTORY)) await import(pathToFileURL(file).href);
@@ -51,6 +53,7 @@ async function main(): Promise<number> {
   const abort = new AbortController();
   process.once("SIGINT", () => abort.abort());
   let failures = 0;
+  const missed: string[] = [];
   for (const benchCase of selected) {
     const started = Date.now();
     process.stderr.write(`\n==> ${benchCase.name}: ${benchCase.description}\n`);
@@ -58,6 +61,10 @@ async function main(): Promise<number> {
       log: (line) => process.stderr.write(`    ${line}\n`),
       option: (key, fallback) => options.get(key) ?? fallback,
       signal: abort.signal,
+      target: (what, met) => {
+        if (!met) missed.push(`${benchCase.name}: ${what}`);
+        return verdict(met);
+      },
     };
     try {
       const tables = await benchCase.run(context);
@@ -71,7 +78,9 @@ async function main(): Promise<number> {
   process.stderr.write(
     `\n${selected.length - failures} of ${selected.length} benchmarks ran (${relative(process.cwd(), BENCH_DIRECTORY) || "."})\n`,
   );
-  return failures === 0 ? 0 : 1;
+  for (const target of missed) process.stderr.write(`target MISSED: ${target}\n`);
+  if (failures > 0) return 1;
+  return values.strict && missed.length > 0 ? 1 : 0;
 }
 
 process.exitCode = await main();

@@ -5,6 +5,7 @@ import { z } from "zod";
 
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import { containsAddress, formatIpv4, networksOverlap, parseCidr, parseIpv4 } from "./ipv4.ts";
+import { PROVIDERS, type ProviderName } from "./provider-names.ts";
 
 export const LAB_API_VERSION = "kubelab.dev/v1alpha1";
 export const LAB_KIND = "Lab";
@@ -19,9 +20,6 @@ export const DEFAULT_CALICO_VERSION = "v3.31.7";
  * (this package's version), built from the Dockerfile. A unit test keeps the two equal.
  */
 export const DEFAULT_OPERATOR_IMAGE = "kubelab-operator:0.1.0";
-
-export const PROVIDERS = ["vagrant", "sim", "kind"] as const;
-export type ProviderName = (typeof PROVIDERS)[number];
 
 /** Resource floors: kubeadm's preflight needs 2 CPUs and ~1700 MiB on a control plane. */
 export const FLOORS = {

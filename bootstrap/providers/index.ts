@@ -1,5 +1,5 @@
 // The provider registry: lab.yaml's `provider` (or --provider) -> a Provider instance.
-import type { ProviderName } from "../lab/config.ts";
+import type { ProviderName } from "../lab/provider-names.ts";
 import { UsageError } from "../errors.ts";
 import type { Provider } from "./provider.ts";
 import { KindProvider } from "./kind/provider.ts";

@@ -3,7 +3,8 @@ import { join } from "node:path";
 
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
-import type { Lab, LabNode, ProviderName } from "../lab/config.ts";
+import type { Lab, LabNode } from "../lab/config.ts";
+import type { ProviderName } from "../lab/provider-names.ts";
 import type { Logger } from "../log.ts";
 
 /** Where a node stands, as the provider sees it. */

@@ -1,7 +1,7 @@
 // The provider registry: every provider lab.yaml names is built, with the capabilities the plan relies on.
 import { expect } from "chai";
 
-import { PROVIDERS } from "../../../bootstrap/lab/config.ts";
+import { PROVIDERS } from "../../../bootstrap/lab/provider-names.ts";
 import { availableProviders, createProvider } from "../../../bootstrap/providers/index.ts";
 
 describe("providers/index", () => {
