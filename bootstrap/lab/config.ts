@@ -31,6 +31,8 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KUBERNETES_VERSION = /^v?1\.(\d{1,2})(\.\d{1,3})?$/;
 const CALICO_VERSION = /^v3\.\d{1,2}\.\d{1,3}$/;
 const CRON_FIELDS = /^(\S+\s+){4}\S+$/;
+/** Debian policy 5.6.1: lower-case letters, digits, + - . ; at least two characters, starting alphanumeric. */
+const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 /** An image reference: [registry[:port]/]path[:tag][@sha256:digest], as the container runtimes accept it. */
 const IMAGE_REFERENCE =
   /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::\w[\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
@@ -114,7 +116,12 @@ export const labFileSchema = z.strictObject({
     .prefault({}),
   containerd: z
     .strictObject({
-      package: z.string().min(1).default("containerd"),
+      // A Debian package name only: the value reaches apt-get as root on every node, where an option
+      // (-oDPkg::Pre-Invoke::=cmd) would run a command.
+      package: z
+        .string()
+        .regex(DEBIAN_PACKAGE, "must be a Debian package name such as containerd or containerd.io")
+        .default("containerd"),
     })
     .prefault({}),
   backup: z

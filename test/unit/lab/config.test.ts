@@ -122,6 +122,12 @@ describe("lab/config", () => {
         good: { controlPlane: { name: "cp1" } },
       },
       {
+        rule: "containerd.package is a Debian package name, never an apt option",
+        bad: { containerd: { package: "-oDPkg::Pre-Invoke::=touch /pwned" } },
+        path: "containerd.package",
+        good: { containerd: { package: "containerd.io" } },
+      },
+      {
         rule: "node IP is IPv4",
         bad: { controlPlane: { ip: "192.168.56" } },
         path: "controlPlane.ip",

@@ -38,7 +38,7 @@ KEYRING='/etc/apt/keyrings/kubernetes-v1.36-apt-keyring.gpg'
 
 log "containerd ($CONTAINERD_PACKAGE) and tools"
 apt_get update
-apt_get install "$CONTAINERD_PACKAGE" ca-certificates curl gpg conntrack socat
+apt_get install -- "$CONTAINERD_PACKAGE" ca-certificates curl gpg conntrack socat
 
 version_line=$(containerd --version)
 if [[ $version_line =~ [[:space:]]v?([0-9]+)\.([0-9]+)\.[0-9]+ ]]; then
