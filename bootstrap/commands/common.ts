@@ -9,7 +9,7 @@ import { addLogFile, createLogger, type Logger } from "../log.ts";
 import { createProvider } from "../providers/index.ts";
 import type { Provider, ProviderContext } from "../providers/provider.ts";
 import { LabState } from "../lab/state.ts";
-import { cliLogPath, workDirFor, type WorkDir } from "../lab/workdir.ts";
+import { cliLogPath, createWorkDir, secureWorkDir, workDirFor, type WorkDir } from "../lab/workdir.ts";
 
 /** Options every command accepts (`-c`, `--verbose`). */
 export interface GlobalOptions {
@@ -38,12 +38,14 @@ export interface LabSession {
 }
 
 /**
- * Opens the lab next to `-c` (default ./lab.yaml): reads state.json, writes nothing. Commands that change
- * the lab call `recordLog` once their input is valid.
+ * Opens the lab next to `-c` (default ./lab.yaml): refuses a `.kubelab/` another user could write to
+ * (secureWorkDir), reads state.json and writes nothing but tighter modes. Commands that change the lab call
+ * `recordLog` once their input is valid.
  */
 export async function openSession(global: GlobalOptions, io: CommandIo): Promise<LabSession> {
   const configPath = resolve(global.config);
   const workDir = workDirFor(configPath);
+  await secureWorkDir(workDir);
   const logger = createLogger({ level: global.verbose === true ? "debug" : "info", stream: io.stderr });
   const state = await LabState.load(workDir.stateFile);
   return { configPath, labDir: dirname(configPath), workDir, logger, state, io };
@@ -51,6 +53,7 @@ export async function openSession(global: GlobalOptions, io: CommandIo): Promise
 
 /** From now on, the session's log also goes to .kubelab/logs/bootstrap.log. */
 export function recordLog(session: LabSession, command: string): void {
+  createWorkDir(session.workDir.root);
   addLogFile(session.logger, cliLogPath(session.workDir.root));
   session.logger.debug(`bootstrap ${command}: lab.yaml ${session.configPath}, pid ${process.pid}`);
 }

@@ -12,6 +12,7 @@ import { createReporter, formatDuration } from "../up/progress.ts";
 import { writeRenderedFiles } from "../up/render.ts";
 import { runPlan } from "../up/runner.ts";
 import { acquireLock, incompatibleChanges } from "../lab/state.ts";
+import { createWorkDir } from "../lab/workdir.ts";
 import { randomBootstrapToken, type TokenSource } from "../provision/token.ts";
 import {
   closeLogger,
@@ -150,6 +151,7 @@ async function dryRun(
   for (const line of formatPlan(plan, session.state)) out(line);
 
   const files = await currentFiles(createRunContext(inputs));
+  createWorkDir(session.workDir.root);
   await writeRenderedFiles(session.workDir.root, files);
   out();
   out(`Rendered into ${session.workDir.root}:`);

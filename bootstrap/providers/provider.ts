@@ -1,9 +1,8 @@
 // The node provider contract: machines and shells (create, list, destroy, run a script, copy a file), and nothing more.
-import { join } from "node:path";
-
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import type { Lab, LabNode } from "../lab/config.ts";
+import { workDirAt } from "../lab/workdir.ts";
 import type { ProviderName } from "../lab/provider-names.ts";
 import type { Logger } from "../log.ts";
 
@@ -76,15 +75,12 @@ export interface LocalOperatorStatus {
 
 /**
  * The lab's snapshots on the host: `.kubelab/backups/`. Vagrant syncs the control plane's backup directory
- * (spec.etcdBackup.hostPath) here, kind mounts it into the control-plane container, and sim saves here directly, so snapshots outlive `bootstrap down`, which
- * never removes this directory.
+ * (spec.etcdBackup.hostPath) here, kind mounts it into the control-plane container, and sim saves here
+ * directly, so snapshots outlive `bootstrap down`, which never removes this directory.
  */
 export function hostBackupsDir(workDir: string): string {
-  return join(workDir, BACKUPS_DIR_NAME);
+  return workDirAt(workDir).backupsDir;
 }
-
-/** The name of that directory inside `.kubelab/`. */
-export const BACKUPS_DIR_NAME = "backups";
 
 /**
  * Where the backup Jobs write on the control-plane node: the LabCluster's default spec.etcdBackup.hostPath.

@@ -10,7 +10,8 @@ import {
 import type { Lab, LabNode } from "../../lab/config.ts";
 import { UsageError } from "../../errors.ts";
 import { BOOTSTRAP_TOKEN_TTL } from "../../provision/kubeadm.ts";
-import { BACKUPS_DIR_NAME, NODE_BACKUPS_DIR } from "../provider.ts";
+import { BACKUPS_DIR_NAME } from "../../lab/workdir.ts";
+import { NODE_BACKUPS_DIR } from "../provider.ts";
 
 /** The kind release this provider is written and documented for (`go install sigs.k8s.io/kind@v0.33.0`). */
 export const TESTED_KIND_VERSION = "v0.33.0";

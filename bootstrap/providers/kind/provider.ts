@@ -254,7 +254,7 @@ export class KindProvider implements Provider {
     const kindDir = join(context.workDir, KIND_DIR);
     await mkdir(kindDir, { recursive: true, mode: FileMode.secretDirectory });
     // Mounted into the control plane (renderKindConfig); made here so docker does not create it as root.
-    await mkdir(hostBackupsDir(context.workDir), { recursive: true });
+    await mkdir(hostBackupsDir(context.workDir), { recursive: true, mode: 0o700 });
     const caPem = await ensureLabCa(context.workDir);
     const config = renderKindConfig(lab, {
       nodeImage: kindNodeImage(lab, this.#nodeImage),

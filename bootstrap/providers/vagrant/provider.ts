@@ -9,10 +9,9 @@ import { pathExists, readTextIfExists, writeFileAtomic } from "../../files.ts";
 import { formatIpv4, parseCidr } from "../../lab/ipv4.ts";
 import { runProcess } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
-import { nodeLogPath } from "../../lab/workdir.ts";
+import { BACKUPS_DIR_NAME, nodeLogPath } from "../../lab/workdir.ts";
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "../node-io.ts";
 import {
-  BACKUPS_DIR_NAME,
   hostBackupsDir,
   NODE_BACKUPS_DIR,
   type NodeStatus,
