@@ -35,7 +35,9 @@ Files:
 const ENVIRONMENT_HELP = `
 Environment:
   KUBELAB_API_TIMEOUT_SECONDS    how long to wait for the API server (default 300)
-  KUBELAB_READY_TIMEOUT_SECONDS  how long to wait for nodes to be Ready (default 900)`;
+  KUBELAB_READY_TIMEOUT_SECONDS  how long to wait for nodes to be Ready (default 900)
+  KUBELAB_VAGRANT_API_SERVER     the API server URL the host's kubeconfig names on vagrant, for a host that
+                                 reaches it through a port forward (default https://CONTROL_PLANE_IP:6443)`;
 
 const RESTORE_HELP = `
 The kubeadm procedure on the control plane: the snapshot file is checked first (sha256 as recorded,

@@ -14,7 +14,10 @@ export type ProviderFactory = () => Provider;
  * this one); every command finds it through `createProvider`.
  */
 const FACTORIES: Partial<Record<ProviderName, ProviderFactory>> = {
-  vagrant: () => new VagrantProvider(),
+  vagrant: () =>
+    new VagrantProvider(
+      process.env.KUBELAB_VAGRANT_API_SERVER ? { apiServer: process.env.KUBELAB_VAGRANT_API_SERVER } : {},
+    ),
   sim: () => new SimProvider(),
   // kind's own switch to another container engine (podman, nerdctl) also picks the CLI we size nodes with.
   kind: () =>

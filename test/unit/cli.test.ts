@@ -10,8 +10,8 @@ import { caCertHash } from "../../bootstrap/provision/cahash.ts";
 import { LAB_API_VERSION, LAB_KIND } from "../../bootstrap/lab/config.ts";
 import { BOOTSTRAP_TOKEN_PATTERN } from "../../bootstrap/provision/token.ts";
 import {
+  adminConfFixture,
   BIN,
-  CA_FIXTURE,
   CALICO_FIXTURE,
   fakeVagrant,
   NODE,
@@ -305,23 +305,10 @@ describe("cli", () => {
       const cwd = await tempDir();
       const fake = await fakeVagrant();
       const port = await closedPort();
-      const ca = await readFile(CA_FIXTURE, "utf8");
-      const adminConf = stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "kubelab",
-            cluster: {
-              server: `https://127.0.0.1:${port}`,
-              "certificate-authority-data": Buffer.from(ca).toString("base64"),
-            },
-          },
-        ],
-        users: [{ name: "kubernetes-admin", user: { token: "not-a-real-token" } }],
-        contexts: [{ name: "admin", context: { cluster: "kubelab", user: "kubernetes-admin" } }],
-        "current-context": "admin",
-      });
+      // The node's admin.conf and CA; the API server is a closed loopback port, so every API step fails fast.
+      const admin = await adminConfFixture();
+      const adminConf = admin.text;
+      const ca = Buffer.from(admin.caData, "base64").toString("utf8");
       await writeLab(cwd, { workers: { count: 2 }, calico: { manifest: CALICO_FIXTURE } });
       await fake.scenario({
         rules: [
@@ -334,7 +321,11 @@ describe("cli", () => {
         ],
         files: { "m-k8s:/etc/kubernetes/admin.conf": adminConf, "m-k8s:/etc/kubernetes/pki/ca.crt": ca },
       });
-      const env = { ...fake.env, KUBELAB_API_TIMEOUT_SECONDS: "1" };
+      const env = {
+        ...fake.env,
+        KUBELAB_API_TIMEOUT_SECONDS: "1",
+        KUBELAB_VAGRANT_API_SERVER: `https://127.0.0.1:${port}`,
+      };
       const log = (node: string) => join(cwd, ".kubelab", "logs", `${node}.log`);
 
       // 1. prepare fails on w2-k8s.

@@ -190,3 +190,54 @@ export async function testRunContext(options: {
     readyTimeoutMs: 1000,
   });
 }
+
+/**
+ * A kubeadm-like admin.conf with a real CA and client certificate, plus whatever `extra` a hostile node could
+ * add: `user` fields (exec, token), `cluster` fields (proxy-url, insecure-skip-tls-verify), another server.
+ */
+export async function adminConfFixture(
+  extra: { user?: Record<string, unknown>; cluster?: Record<string, unknown>; server?: string } = {},
+): Promise<{ text: string; caData: string; certData: string; keyData: string }> {
+  const { CertificateAuthority } = await import("../../bootstrap/controlplane/pki.ts");
+  const { readFile } = await import("node:fs/promises");
+  const { stringify } = await import("yaml");
+  const dir = await tempDir();
+  const ca = await CertificateAuthority.create(dir, "ca", "kubernetes");
+  const client = await ca.issue({
+    name: "admin",
+    commonName: "kubernetes-admin",
+    organizations: ["kubeadm:cluster-admins"],
+    client: true,
+  });
+  const base64 = async (path: string) => (await readFile(path)).toString("base64");
+  const [caData, certData, keyData] = [
+    await base64(ca.certPath),
+    await base64(client.certPath),
+    await base64(client.keyPath),
+  ];
+  const text = stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "kubernetes",
+        cluster: {
+          server: extra.server ?? "https://192.168.56.10:6443",
+          "certificate-authority-data": caData,
+          ...extra.cluster,
+        },
+      },
+    ],
+    users: [
+      {
+        name: "kubernetes-admin",
+        user: { "client-certificate-data": certData, "client-key-data": keyData, ...extra.user },
+      },
+    ],
+    contexts: [
+      { name: "kubernetes-admin@kubernetes", context: { cluster: "kubernetes", user: "kubernetes-admin" } },
+    ],
+    "current-context": "kubernetes-admin@kubernetes",
+  });
+  return { text, caData, certData, keyData };
+}

@@ -10,7 +10,7 @@ import { formatIpv4, parseCidr } from "../../lab/ipv4.ts";
 import { runProcess } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { BACKUPS_DIR_NAME, nodeLogPath } from "../../lab/workdir.ts";
-import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "../node-io.ts";
+import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile, writeHostKubeconfig } from "../node-io.ts";
 import {
   hostBackupsDir,
   NODE_BACKUPS_DIR,
@@ -60,6 +60,11 @@ export interface VagrantProviderOptions {
   readonly networksConfPath?: string;
   /** The host OS; VirtualBox restricts host-only ranges on every OS but Windows. */
   readonly platform?: NodeJS.Platform;
+  /**
+   * The URL the host reaches the API server at, when the host-only address is not routable from the host
+   * (a port forward to 127.0.0.1): KUBELAB_VAGRANT_API_SERVER. Default https://CONTROL_PLANE_IP:6443.
+   */
+  readonly apiServer?: string;
 }
 
 /** The node list the Vagrantfile reads (nodes.json). */
@@ -91,10 +96,13 @@ export class VagrantProvider implements Provider {
   readonly #networksConfPath: string;
   readonly #platform: NodeJS.Platform;
 
+  readonly #apiServer: string | undefined;
+
   constructor(options: VagrantProviderOptions = {}) {
     this.#command = options.command ?? "vagrant";
     this.#networksConfPath = options.networksConfPath ?? VIRTUALBOX_NETWORKS_CONF;
     this.#platform = options.platform ?? process.platform;
+    this.#apiServer = options.apiServer;
   }
 
   /**
@@ -216,6 +224,27 @@ export class VagrantProvider implements Provider {
     localPath: string,
     context: ProviderContext,
   ): Promise<void> {
+    const content = await this.#readFromNode(node, remotePath, context);
+    await writeCopiedFile(content, localPath, {
+      node: node.name,
+      remotePath,
+      logPath: nodeLogPath(context.workDir, node.name),
+    });
+  }
+
+  /** The host's kubeconfig from admin.conf's CA, certificate and key only, to the host-only address. */
+  async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
+    const remotePath = "/etc/kubernetes/admin.conf";
+    const node = lab.controlPlane;
+    await writeHostKubeconfig(await this.#readFromNode(node, remotePath, context), localPath, {
+      server: this.#apiServer ?? `https://${node.ip}:6443`,
+      clusterName: lab.name,
+      from: { node: node.name, remotePath, logPath: nodeLogPath(context.workDir, node.name) },
+    });
+  }
+
+  /** A file of a node (as root), never logged: callers read secrets such as admin.conf. */
+  async #readFromNode(node: LabNode, remotePath: string, context: ProviderContext): Promise<string> {
     const { stdout } = await this.#vagrant(
       ["ssh", node.name, "-c", `sudo cat -- ${shellQuote(remotePath)}`],
       context,
@@ -226,16 +255,7 @@ export class VagrantProvider implements Provider {
         label: `vagrant ssh ${node.name} (copy ${remotePath})`,
       },
     );
-    await writeCopiedFile(stdout, localPath, {
-      node: node.name,
-      remotePath,
-      logPath: nodeLogPath(context.workDir, node.name),
-    });
-  }
-
-  async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
-    // admin.conf names https://CONTROL_PLANE_IP:6443: reachable from the host over the host-only network.
-    await this.copyFromNode(lab.controlPlane, "/etc/kubernetes/admin.conf", localPath, context);
+    return stdout;
   }
 
   async ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number> {

@@ -2,8 +2,10 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { expect } from "chai";
+import { parse } from "yaml";
 
 import {
+  CommandError,
   ExitCode,
   InterruptedError,
   MissingToolError,
@@ -13,7 +15,15 @@ import {
 import { silentLogger } from "../../../../bootstrap/log.ts";
 import type { ProviderContext } from "../../../../bootstrap/providers/provider.ts";
 import { VagrantProvider, vagrantNodeList } from "../../../../bootstrap/providers/vagrant/provider.ts";
-import { labOf, REPO, tempDir, useFakeVagrantOnPath, waitFor, type FakeVagrant } from "../../helpers.ts";
+import {
+  adminConfFixture,
+  labOf,
+  REPO,
+  tempDir,
+  useFakeVagrantOnPath,
+  waitFor,
+  type FakeVagrant,
+} from "../../helpers.ts";
 
 const lab = labOf({ workers: { count: 2 } });
 
@@ -227,20 +237,58 @@ describe("providers/vagrant", () => {
   it("copies a secret from a node into a 0600 file, never into the log", async () => {
     const provider = new VagrantProvider();
     await provider.createNodes(lab, [lab.controlPlane], context());
-    await fake.scenario({
-      files: { "m-k8s:/etc/kubernetes/admin.conf": "apiVersion: v1\nclient-key-data: TOP-SECRET\n" },
-    });
-    const local = join(workDir, "kubeconfig");
-    await provider.fetchAdminKubeconfig(lab, local, context());
-    expect(await readFile(local, "utf8")).to.equal("apiVersion: v1\nclient-key-data: TOP-SECRET\n");
+    await fake.scenario({ files: { "m-k8s:/etc/kubernetes/pki/ca.key": "TOP-SECRET\n" } });
+    const local = join(workDir, "ca.key");
+    await provider.copyFromNode(lab.controlPlane, "/etc/kubernetes/pki/ca.key", local, context());
+    expect(await readFile(local, "utf8")).to.equal("TOP-SECRET\n");
     expect((await stat(local)).mode & 0o777).to.equal(0o600);
     expect(await readFile(join(workDir, "logs", "m-k8s.log"), "utf8")).not.to.contain("TOP-SECRET");
     expect((await fake.calls()).at(-1)?.argv).to.deep.equal([
       "ssh",
       "m-k8s",
       "-c",
-      "sudo cat -- '/etc/kubernetes/admin.conf'",
+      "sudo cat -- '/etc/kubernetes/pki/ca.key'",
     ]);
+  });
+
+  it("the host kubeconfig keeps only admin.conf's CA, certificate and key, with the server set by bootstrap", async () => {
+    const provider = new VagrantProvider();
+    await provider.createNodes(lab, [lab.controlPlane], context());
+    const admin = await adminConfFixture({
+      server: "https://attacker.example:443",
+      user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: "/tmp/steal" }, token: "x" },
+      cluster: { "proxy-url": "http://attacker.example:3128", "insecure-skip-tls-verify": true },
+    });
+    await fake.scenario({ files: { "m-k8s:/etc/kubernetes/admin.conf": admin.text } });
+    const local = join(workDir, "kubeconfig");
+    await provider.fetchAdminKubeconfig(lab, local, context());
+    const written = parse(await readFile(local, "utf8")) as {
+      clusters: { cluster: Record<string, unknown> }[];
+      users: { user: Record<string, unknown> }[];
+    };
+    expect(written.clusters.map((entry) => entry.cluster)).to.deep.equal([
+      { server: "https://192.168.56.10:6443", "certificate-authority-data": admin.caData },
+    ]);
+    expect(written.users.map((entry) => entry.user)).to.deep.equal([
+      { "client-certificate-data": admin.certData, "client-key-data": admin.keyData },
+    ]);
+    expect((await stat(local)).mode & 0o777).to.equal(0o600);
+    expect(await readFile(join(workDir, "logs", "m-k8s.log"), "utf8")).not.to.contain(admin.keyData);
+  });
+
+  it("an admin.conf without an embedded client certificate is refused, and nothing is written", async () => {
+    const provider = new VagrantProvider();
+    await provider.createNodes(lab, [lab.controlPlane], context());
+    const admin = await adminConfFixture({ user: { "client-certificate-data": undefined, token: "abc" } });
+    await fake.scenario({ files: { "m-k8s:/etc/kubernetes/admin.conf": admin.text } });
+    const local = join(workDir, "kubeconfig");
+    const error = await provider.fetchAdminKubeconfig(lab, local, context()).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).to.be.instanceOf(CommandError);
+    expect((error as Error).message).to.include("has no embedded clientCert");
+    expect(await readFile(local, "utf8").catch(() => "absent")).to.equal("absent");
   });
 
   it("destroy: nothing to do before any machine exists; afterwards vagrant destroy --force", async () => {
