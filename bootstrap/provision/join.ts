@@ -61,3 +61,31 @@ else
 fi
 `;
 }
+
+/**
+ * revoke-token.sh for the control plane, run once every worker has joined: deletes the bootstrap token
+ * `tokenId` (already gone is fine) and scrubs its secret from the kubeadm init configuration left in
+ * /etc/kubernetes/kubelab/, so nothing on the node can still join a machine to the cluster. Only the public
+ * token id is in the script. A later join mints a fresh token first (token.sh).
+ */
+export function renderRevokeTokenScript(lab: Lab, tokenId: string): string {
+  return `${scriptHeader("revoke-token", lab, lab.controlPlane, [
+    "Deletes the join token once every worker has joined, and scrubs it from the kubeadm files left here.",
+  ])}
+TOKEN_ID=${shellQuote(tokenId)}
+INIT_CONFIG=/etc/kubernetes/kubelab/kubeadm-init.yaml
+export KUBECONFIG=/etc/kubernetes/admin.conf
+
+if output=$(kubeadm token delete "$TOKEN_ID" 2>&1); then
+  log "bootstrap token $TOKEN_ID deleted"
+elif [[ $output == *"not found"* ]]; then
+  log "bootstrap token $TOKEN_ID was already gone"
+else
+  fail "kubeadm token delete $TOKEN_ID: $output"
+fi
+if [[ -f $INIT_CONFIG ]] && grep -Eq "^  - token: $TOKEN_ID\\.[a-z0-9]{16}$" "$INIT_CONFIG"; then
+  sed -i -E "s/^  - token: $TOKEN_ID\\.[a-z0-9]{16}$/  - # token $TOKEN_ID deleted by kubelab after the last join/" "$INIT_CONFIG"
+  log "token secret removed from $INIT_CONFIG"
+fi
+`;
+}

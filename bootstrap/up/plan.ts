@@ -1,7 +1,12 @@
 // `up` as a plan: the order of its phases, the pure plan they make for a lab, and the plan as text.
 import type { LabState } from "../lab/state.ts";
 import { addonBundlesStep, calicoStep } from "./steps/addons.ts";
-import { fetchKubeconfigStep, joinWorkersStep, kubeadmInitStep } from "./steps/kubeadm.ts";
+import {
+  fetchKubeconfigStep,
+  joinWorkersStep,
+  kubeadmInitStep,
+  revokeJoinTokenStep,
+} from "./steps/kubeadm.ts";
 import {
   createNodesStep,
   installPackagesStep,
@@ -33,6 +38,7 @@ export const PHASES: readonly StepFactory[] = [
   fetchKubeconfigStep,
   calicoStep,
   joinWorkersStep,
+  revokeJoinTokenStep,
   nodesReadyStep,
   crdsStep,
   operatorStep,

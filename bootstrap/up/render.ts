@@ -6,7 +6,7 @@ import { FileMode, writeFileAtomic } from "../files.ts";
 import { renderInitConfiguration, renderJoinConfiguration } from "../provision/kubeadm.ts";
 import { renderInitScript } from "../provision/init.ts";
 import { renderInstallScript } from "../provision/packages.ts";
-import { renderJoinScript, renderTokenScript } from "../provision/join.ts";
+import { renderJoinScript, renderRevokeTokenScript, renderTokenScript } from "../provision/join.ts";
 import { renderPrepareScript } from "../provision/prepare.ts";
 import type { Provider } from "../providers/provider.ts";
 
@@ -41,6 +41,7 @@ export const nodeFiles = {
   join: (node: string) => join("nodes", node, "join.sh"),
   joinConfig: (node: string) => join("nodes", node, "kubeadm-join.yaml"),
   token: (node: string) => join("nodes", node, "token.sh"),
+  revokeToken: (node: string) => join("nodes", node, "revoke-token.sh"),
 };
 
 /**
@@ -106,6 +107,15 @@ export function renderTokenFile(lab: Lab, token: string): RenderedFile {
     path: nodeFiles.token(lab.controlPlane.name),
     content: renderTokenScript(lab, token),
     secret: true,
+  };
+}
+
+/** revoke-token.sh for the control plane (deletes the join token `tokenId` after the last join). */
+export function renderRevokeTokenFile(lab: Lab, tokenId: string): RenderedFile {
+  return {
+    path: nodeFiles.revokeToken(lab.controlPlane.name),
+    content: renderRevokeTokenScript(lab, tokenId),
+    secret: false,
   };
 }
 

@@ -5,7 +5,10 @@ import { StateError } from "../../errors.ts";
 import { readTextIfExists } from "../../files.ts";
 import { caCertHash } from "../../provision/cahash.ts";
 import { BOOTSTRAP_TOKEN_TTL_MS } from "../../provision/kubeadm.ts";
-import { nodeFiles, renderJoinFiles, writeRenderedFiles } from "../render.ts";
+import { digestOf } from "../../lab/state.ts";
+import { tokenId } from "../../provision/token.ts";
+import { ensureToken } from "../join-token.ts";
+import { nodeFiles, renderJoinFiles, renderRevokeTokenFile, writeRenderedFiles } from "../render.ts";
 import {
   noKubeadm,
   noShell,
@@ -92,6 +95,35 @@ export function joinWorkersStep(input: PlanInput): NodeStep {
         { step: "join-workers", timeoutMs: STEP_TIMEOUTS.join },
         providerContext(run, (_node, line) => progress(line)),
       );
+    },
+  };
+}
+
+/**
+ * Deletes the join token once every worker has joined (a lab without workers needs none after init), so the
+ * token cannot join machines for the rest of its TTL, and marks it expired: a worker added later gets a fresh
+ * token minted on the control plane first. Runs again when the list of workers changes.
+ */
+export function revokeJoinTokenStep(input: PlanInput): LabStep {
+  const skipReason = noKubeadm(input) ?? noShell(input);
+  return {
+    id: "revoke-join-token",
+    title: "Delete the join token now that every worker has joined (kubeadm token delete)",
+    scope: "lab",
+    ...(skipReason ? { skipReason } : {}),
+    digest: (run) => digestOf(run.lab.workers.map((node) => node.name).join(",")),
+    async run(run, progress) {
+      const id = tokenId(await ensureToken(run));
+      const file = renderRevokeTokenFile(run.lab, id);
+      await writeRenderedFiles(run.workDir.root, [file]);
+      await run.provider.runScript(
+        run.lab.controlPlane,
+        join(run.workDir.root, file.path),
+        { step: "revoke-join-token", timeoutMs: STEP_TIMEOUTS.token },
+        providerContext(run, (_node, line) => progress(line, run.lab.controlPlane.name)),
+      );
+      await run.state.setCluster({ joinTokenExpiresAt: run.now().toISOString() });
+      return `token ${id} deleted`;
     },
   };
 }

@@ -37,6 +37,7 @@ describe("up/plan", () => {
       "fetch-kubeconfig",
       "calico",
       "join-workers",
+      "revoke-join-token",
       "nodes-ready",
       ...OPERATOR_STEPS,
     ]);
@@ -73,6 +74,7 @@ describe("up/plan", () => {
       "install-packages": "the sim provider sets Kubernetes up itself",
       "kubeadm-init": "the sim provider sets Kubernetes up itself",
       "join-workers": "the sim provider sets Kubernetes up itself",
+      "revoke-join-token": "the sim provider sets Kubernetes up itself",
     });
     const kept = plan.filter((s) => !s.skipReason).map((s) => s.id);
     expect(kept).to.deep.equal([
@@ -97,6 +99,7 @@ describe("up/plan", () => {
       "install-packages",
       "kubeadm-init",
       "join-workers",
+      "revoke-join-token",
       "operator-process",
     ]);
   });
@@ -205,6 +208,48 @@ describe("up/plan", () => {
         expect(await upload(worker, "join.sh")).to.contain(`token: ${fresh}`);
       expect((await readFile(context.workDir.bootstrapTokenFile, "utf8")).trim()).to.equal(fresh);
       expect(context.state.cluster.joinTokenExpiresAt).to.equal("2030-01-02T02:00:00.000Z");
+    });
+
+    it("after the last join the token is deleted on the control plane (its id only), and a later worker gets a fresh one", async () => {
+      const fresh = "zyxwvu.9876543210zyxwvu";
+      const tokens = [FIXED_TOKEN, fresh];
+      let now = new Date("2030-01-01T00:00:00Z");
+      const context = await testRunContext({
+        lab,
+        provider: new VagrantProvider(),
+        now: () => now,
+        tokenSource: () => tokens.shift() ?? "unexpected.extratokencall00",
+      });
+      await run(context, ["render-files", "create-nodes"]);
+      await context.state.setCluster({ caCertHash: HASH, joinTokenExpiresAt: "2030-01-01T01:00:00Z" });
+      await run(context, ["join-workers", "revoke-join-token"]);
+      const revoke = await upload("m-k8s", "revoke-token.sh");
+      expect(revoke)
+        .to.contain(`TOKEN_ID='${FIXED_TOKEN.split(".")[0]}'`)
+        .and.not.to.contain(FIXED_TOKEN);
+      expect(context.state.cluster.joinTokenExpiresAt).to.equal("2030-01-01T00:00:00.000Z");
+      expect(context.state.isDone("revoke-join-token")).to.equal(true);
+
+      // A third worker, ten minutes later: the revoked token is not used again.
+      now = new Date("2030-01-01T00:10:00Z");
+      const grown = labOf({ workers: { count: 3 } });
+      const later = await testRunContext({
+        lab: grown,
+        provider: new VagrantProvider(),
+        root: context.workDir.root,
+        now: () => now,
+        tokenSource: () => tokens.shift() ?? "unexpected.extratokencall00",
+      });
+      const plan = buildPlan({ lab: grown, capabilities: VMS, providerName: "vagrant" });
+      const ids = ["create-nodes", "join-workers", "revoke-join-token"];
+      await runPlan(
+        plan.filter((step) => ids.includes(step.id)),
+        later,
+        new PlainReporter(() => undefined),
+      );
+      expect(await upload("m-k8s", "token.sh")).to.contain(`TOKEN='${fresh}'`);
+      expect(await upload("w3-k8s", "join.sh")).to.contain(`token: ${fresh}`);
+      expect(await upload("m-k8s", "revoke-token.sh")).to.contain(`TOKEN_ID='${fresh.split(".")[0]}'`);
     });
 
     it("render-files runs only when a rendered file would change: a second run counts nothing as run", async () => {

@@ -423,6 +423,7 @@ describe("providers/kind", () => {
         "fetch-kubeconfig": "runs",
         calico: "runs",
         "join-workers": "the kind provider sets Kubernetes up itself",
+        "revoke-join-token": "the kind provider sets Kubernetes up itself",
         "nodes-ready": "runs",
         crds: "runs",
         operator: "runs",
