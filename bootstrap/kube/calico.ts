@@ -1,4 +1,6 @@
-// Calico: the pinned upstream manifest (downloaded once, or a local copy), set up for the lab's networks.
+// Calico: the upstream manifest pinned by sha256 (downloaded once, or a local copy), set up for the lab's networks.
+import { createHash } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { stringify } from "yaml";
@@ -11,6 +13,25 @@ import { parseManifests } from "./manifests.ts";
 /** Where the upstream manifest of a Calico version lives. */
 export function calicoManifestUrl(version: string): string {
   return `https://raw.githubusercontent.com/projectcalico/calico/${version}/manifests/calico.yaml`;
+}
+
+/**
+ * The sha256 of calicoManifestUrl(version) for each Calico version this kubelab release vouches for. The tag's
+ * file is applied as cluster-admin, and a tag can be moved: a download (and every later read of the cached
+ * copy) must match its pin. Record a version from a machine with internet access:
+ *   curl -fsSL https://raw.githubusercontent.com/projectcalico/calico/vX.Y.Z/manifests/calico.yaml | sha256sum
+ * This checkout was prepared offline, where no upstream manifest could be fetched: no version is recorded yet,
+ * so a lab names its own pin (`calico.sha256`) or brings the manifest (`calico.manifest`).
+ */
+export const CALICO_MANIFEST_SHA256: Readonly<Record<string, string>> = {};
+
+/** The pin a lab's download is checked against: lab.yaml's calico.sha256, else this release's table. */
+export function calicoManifestPin(lab: Lab): string | undefined {
+  return lab.calico.sha256 ?? CALICO_MANIFEST_SHA256[lab.calico.version];
+}
+
+function sha256Of(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 /** The manifest text and where it came from, as `up` reports it. */
@@ -33,9 +54,11 @@ export interface CalicoLoadOptions {
 }
 
 /**
- * Finds the Calico manifest: `calico.manifest` (lab.yaml, or --calico-manifest) when set, else the cached
- * download of `calico.version`, else a download into the cache. Bad input is a UsageError (exit 2), raised
- * before any VM exists: an unreadable file, or no file and no internet, with the one line that fixes it.
+ * Finds the Calico manifest: `calico.manifest` (lab.yaml, or --calico-manifest) when set, used as given (the
+ * user's own file), else the cached download of `calico.version`, else a download into the cache; both must
+ * match the version's sha256 pin (calicoManifestPin). Bad input is a UsageError (exit 2), raised before any
+ * VM exists: an unreadable file, no pin, a download or cached copy that does not match it (the cached copy is
+ * removed), or no file and no internet, each with the one line that fixes it.
  */
 export async function loadCalicoManifest(lab: Lab, options: CalicoLoadOptions): Promise<CalicoManifest> {
   if (lab.calico.manifest !== undefined) {
@@ -53,12 +76,29 @@ export async function loadCalicoManifest(lab: Lab, options: CalicoLoadOptions): 
     if (text === undefined) throw new UsageError(`calico.manifest: ${path} does not exist`);
     return { text, origin: `calico.manifest ${path}` };
   }
-  const cached = join(options.cacheDir, `calico-${lab.calico.version}.yaml`);
-  const cachedText = await readTextIfExists(cached);
-  if (cachedText !== undefined) return { text: cachedText, origin: `cache ${cached}` };
-
   const url = calicoManifestUrl(lab.calico.version);
   const offlineAdvice = `pass --calico-manifest FILE (or calico.manifest in lab.yaml) with a copy of ${url}`;
+  const pin = calicoManifestPin(lab);
+  if (pin === undefined) {
+    throw new UsageError(
+      `Calico ${lab.calico.version} has no pinned sha256 in this kubelab, and its manifest is applied as cluster-admin`,
+      {
+        hint: `pin it in lab.yaml (calico.sha256: the output of \`curl -fsSL ${url} | sha256sum\`), or ${offlineAdvice}`,
+      },
+    );
+  }
+  const cached = join(options.cacheDir, `calico-${lab.calico.version}.yaml`);
+  const cachedText = await readTextIfExists(cached);
+  if (cachedText !== undefined) {
+    const digest = sha256Of(cachedText);
+    if (digest === pin) return { text: cachedText, origin: `cache ${cached}` };
+    await rm(cached, { force: true });
+    throw new UsageError(
+      `the cached Calico manifest ${cached} has sha256 ${digest}, not the pinned ${pin}: it changed on disk, and was removed`,
+      { hint: "run the command again to download it anew" },
+    );
+  }
+
   let text: string;
   try {
     const response = await (options.fetch ?? fetch)(url, {
@@ -81,8 +121,16 @@ export async function loadCalicoManifest(lab: Lab, options: CalicoLoadOptions): 
       },
     );
   }
+  const digest = sha256Of(text);
+  if (digest !== pin) {
+    throw new UsageError(
+      `the downloaded Calico ${lab.calico.version} manifest has sha256 ${digest}, not the pinned ${pin}: the tag ` +
+        "was moved or the download altered; nothing was applied or cached",
+      { hint: `check the pin (calico.sha256), or ${offlineAdvice}` },
+    );
+  }
   await writeFileAtomic(cached, text);
-  return { text, origin: `downloaded ${url}` };
+  return { text, origin: `downloaded ${url} (sha256 ${digest}, pinned)` };
 }
 
 /**

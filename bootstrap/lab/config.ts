@@ -112,6 +112,11 @@ export const labFileSchema = z.strictObject({
         .regex(CALICO_VERSION, "must be a Calico version such as v3.31.7")
         .default(DEFAULT_CALICO_VERSION),
       manifest: z.string().min(1).optional(),
+      /** The downloaded manifest's sha256, for a version this release has no pin for. */
+      sha256: z
+        .string()
+        .regex(/^[a-f0-9]{64}$/, "must be a sha256 in hex (64 characters), as sha256sum prints it")
+        .optional(),
     })
     .prefault({}),
   containerd: z

@@ -69,7 +69,9 @@ network:
 calico:
   version: ${DEFAULT_CALICO_VERSION}
   # Offline? Point to a copy of the upstream calico.yaml (relative to this file); --calico-manifest overrides it.
+  # A local file is used as given; a download must match its sha256 pin (this release's, or the one below).
   # manifest: ./calico.yaml
+  # sha256: <curl -fsSL https://raw.githubusercontent.com/projectcalico/calico/VERSION/manifests/calico.yaml | sha256sum>
 
 containerd:
   # The Ubuntu package that provides containerd (1.7 and 2.x are both supported).

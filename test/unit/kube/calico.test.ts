@@ -1,9 +1,12 @@
 // Calico: where the manifest comes from (file, cache, download, offline advice) and what is changed in it.
-import { readdir, readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "chai";
 
 import {
+  CALICO_MANIFEST_SHA256,
+  calicoManifestPin,
   calicoManifestUrl,
   customizeCalico,
   loadCalicoManifest,
@@ -124,60 +127,116 @@ describe("kube/calico", () => {
       }
     });
 
-    it("downloads the pinned URL once into the cache, then uses the cache", async () => {
+    const MANIFEST = "kind: List\nitems: []\n";
+    const PIN = createHash("sha256").update(MANIFEST).digest("hex");
+    const serving =
+      (body: string, urls: string[] = []): typeof fetch =>
+      (url) => {
+        urls.push(url instanceof Request ? url.url : url.toString());
+        return Promise.resolve(new Response(body));
+      };
+    async function refusal(promise: Promise<unknown>): Promise<UsageError> {
+      const error = await promise.then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).to.be.instanceOf(UsageError);
+      expect((error as UsageError).exitCode).to.equal(ExitCode.badInput);
+      return error as UsageError;
+    }
+
+    it("downloads the pinned URL once into the cache, checks its sha256, then uses the cache", async () => {
       const cacheDir = await tempDir();
       const urls: string[] = [];
-      const fakeFetch: typeof fetch = (url) => {
-        urls.push(url instanceof Request ? url.url : url.toString());
-        return Promise.resolve(new Response("kind: List\nitems: []\n"));
+      const lab = labOf({ calico: { sha256: PIN } });
+      const options = {
+        labDir: "/",
+        cacheDir,
+        signal: new AbortController().signal,
+        fetch: serving(MANIFEST, urls),
       };
-      const lab = labOf();
-      const options = { labDir: "/", cacheDir, signal: new AbortController().signal, fetch: fakeFetch };
       const first = await loadCalicoManifest(lab, options);
-      expect(first.origin).to.equal(`downloaded ${calicoManifestUrl("v3.31.7")}`);
+      expect(first.origin).to.equal(`downloaded ${calicoManifestUrl("v3.31.7")} (sha256 ${PIN}, pinned)`);
       const second = await loadCalicoManifest(lab, options);
       expect(second.origin).to.equal(`cache ${join(cacheDir, "calico-v3.31.7.yaml")}`);
       expect(urls).to.deep.equal([calicoManifestUrl("v3.31.7")]);
-      expect(await readFile(join(cacheDir, "calico-v3.31.7.yaml"), "utf8")).to.equal(
-        "kind: List\nitems: []\n",
+      expect(await readFile(join(cacheDir, "calico-v3.31.7.yaml"), "utf8")).to.equal(MANIFEST);
+    });
+
+    it("a download that does not match the pin (a moved tag) is refused and not cached", async () => {
+      const cacheDir = await tempDir();
+      const lab = labOf({ calico: { sha256: PIN } });
+      const options = { labDir: "/", cacheDir, signal: new AbortController().signal };
+      const error = await refusal(
+        loadCalicoManifest(lab, { ...options, fetch: serving(`${MANIFEST}# moved\n`) }),
       );
+      expect(error.message)
+        .to.contain(`not the pinned ${PIN}`)
+        .and.to.contain("nothing was applied or cached");
+      expect(await readdir(cacheDir)).to.deep.equal([]);
+    });
+
+    it("a cached copy changed on disk is refused on read and removed; the next run downloads it again", async () => {
+      const cacheDir = await tempDir();
+      const lab = labOf({ calico: { sha256: PIN } });
+      const options = {
+        labDir: "/",
+        cacheDir,
+        signal: new AbortController().signal,
+        fetch: serving(MANIFEST),
+      };
+      await loadCalicoManifest(lab, options);
+      await writeFile(join(cacheDir, "calico-v3.31.7.yaml"), `${MANIFEST}kind: ClusterRoleBinding\n`);
+      const error = await refusal(loadCalicoManifest(lab, options));
+      expect(error.message).to.contain("changed on disk, and was removed");
+      expect(await readdir(cacheDir)).to.deep.equal([]);
+      expect((await loadCalicoManifest(lab, options)).origin).to.match(/^downloaded /);
+    });
+
+    it("a version without a pin is refused before any download, with the command that pins it", async () => {
+      const urls: string[] = [];
+      const error = await refusal(
+        loadCalicoManifest(labOf(), {
+          labDir: "/",
+          cacheDir: await tempDir(),
+          signal: new AbortController().signal,
+          fetch: serving(MANIFEST, urls),
+        }),
+      );
+      expect(calicoManifestPin(labOf())).to.equal(CALICO_MANIFEST_SHA256["v3.31.7"]);
+      expect(error.message).to.contain("has no pinned sha256");
+      expect(error.hint).to.contain(`curl -fsSL ${calicoManifestUrl("v3.31.7")} | sha256sum`);
+      expect(urls).to.deep.equal([]);
     });
 
     it("offline with no file: one line that says to pass --calico-manifest, exit 2, nothing cached", async () => {
       const cacheDir = await tempDir();
-      try {
-        await loadCalicoManifest(labOf(), {
+      const error = await refusal(
+        loadCalicoManifest(labOf({ calico: { sha256: PIN } }), {
           labDir: "/",
           cacheDir,
           signal: new AbortController().signal,
           fetch: noFetch,
-        });
-        expect.fail("must fail");
-      } catch (error) {
-        expect(error).to.be.instanceOf(UsageError);
-        expect((error as UsageError).exitCode).to.equal(ExitCode.badInput);
-        const message = (error as Error).message;
-        expect(message.split("\n")).to.have.length(1);
-        expect(message).to.contain("pass --calico-manifest FILE");
-        expect(message).to.contain(calicoManifestUrl("v3.31.7"));
-      }
+        }),
+      );
+      expect(error.message.split("\n")).to.have.length(1);
+      expect(error.message).to.contain("pass --calico-manifest FILE");
+      expect(error.message).to.contain(calicoManifestUrl("v3.31.7"));
       expect(await readdir(cacheDir)).to.deep.equal([]);
     });
 
     it("an HTTP error is reported with its status", async () => {
       const notFound: typeof fetch = () =>
         Promise.resolve(new Response("nope", { status: 404, statusText: "Not Found" }));
-      try {
-        await loadCalicoManifest(labOf({ calico: { version: "v3.99.0" } }), {
+      const error = await refusal(
+        loadCalicoManifest(labOf({ calico: { version: "v3.99.0", sha256: PIN } }), {
           labDir: "/",
           cacheDir: await tempDir(),
           signal: new AbortController().signal,
           fetch: notFound,
-        });
-        expect.fail("must fail");
-      } catch (error) {
-        expect((error as Error).message).to.contain("(HTTP 404 Not Found)");
-      }
+        }),
+      );
+      expect(error.message).to.contain("(HTTP 404 Not Found)");
     });
   });
 });
