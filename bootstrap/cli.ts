@@ -176,19 +176,25 @@ ${EXIT_CODES_HELP}`,
     .command("down")
     .description("destroy the lab's machines and its state (asks first; the download cache and logs stay)")
     .option("-y, --yes", "do not ask (needed when there is no terminal)")
+    .option(
+      "--purge-backups",
+      "also delete backups/: the etcd snapshots, which hold every Secret of the cluster",
+    )
     .addHelpText(
       "after",
       `
 The machines destroyed are those recorded when the lab was created, whatever lab.yaml says now.
 Removed from ${WORK_DIR_NAME}/: state.json, kubeconfig, secrets/, nodes/, addons/, pki/, the Vagrantfile and
-nodes.json. Kept: cache/ (downloads) and logs/.
+nodes.json. Kept: cache/ (downloads), logs/ and backups/ (etcd snapshots: every Secret of the cluster, in
+clear, owner-only; they restore the lab) unless --purge-backups.
 
 Examples:
   bootstrap down
   bootstrap down --yes
+  bootstrap down --yes --purge-backups
 Exit codes: 0 destroyed (or declined), 1 the provider failed, 2 no terminal and no --yes`,
     )
-    .action(async (options: { yes?: boolean }, command: Command) => {
+    .action(async (options: { yes?: boolean; purgeBackups?: boolean }, command: Command) => {
       const { down } = await import("./commands/down.ts");
       await down(globalOptions(command), options, io);
     });

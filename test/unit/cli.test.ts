@@ -1,5 +1,5 @@
 // The real `bootstrap` bin: help, exit codes 0/1/2/130, dry run, and a lab's life against a fake vagrant.
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { expect } from "chai";
@@ -211,6 +211,30 @@ describe("cli", () => {
     expect(await fake.calls()).to.deep.equal([]);
   });
 
+  it("down keeps the etcd snapshots and says they hold every Secret; --purge-backups deletes them", async () => {
+    const fake = await fakeVagrant();
+    for (const purge of [false, true]) {
+      const cwd = await tempDir();
+      const backups = join(cwd, ".kubelab", "backups");
+      await mkdir(backups, { recursive: true, mode: 0o700 });
+      await writeFile(join(backups, "etcd-20300101-000000-ab12.db"), "snapshot");
+      await writeFile(join(backups, "etcd-20300101-000000-ab12.json"), "{}");
+      const args = ["down", "--yes", ...(purge ? ["--purge-backups"] : [])];
+      const result = await runBootstrap(args, { cwd, env: fake.env });
+      expect(result.exitCode, result.stderr).to.equal(0);
+      if (purge) {
+        expect(result.stdout).to.contain(`Deleted 1 etcd snapshot(s) with ${backups}.`);
+        expect(await readdir(join(cwd, ".kubelab"))).not.to.include("backups");
+      } else {
+        expect(result.stdout).to.contain(
+          `The 1 etcd snapshot(s) in ${backups} hold every Secret of the cluster, in clear`,
+        );
+        expect(result.stdout).to.contain("bootstrap down --purge-backups");
+        expect(await readdir(backups)).to.include("etcd-20300101-000000-ab12.db");
+      }
+    }
+  });
+
   it("down on a terminal asks first: no keeps everything, yes destroys", async () => {
     const cwd = await tempDir();
     const fake = await fakeVagrant();
@@ -334,7 +358,7 @@ describe("cli", () => {
       expect(first.stderr).to.contain(
         `error: prepare-nodes on w2-k8s failed: vagrant ssh w2-k8s (prepare-nodes): exited with code 1: swapoff: /swap.img: failed (log: ${log("w2-k8s")})`,
       );
-      expect(first.stdout).to.match(/\[ 3\/15\] run {3}Prepare the nodes/);
+      expect(first.stdout).to.match(/\[ 3\/16\] run {3}Prepare the nodes/);
       expect(first.stdout).to.contain("w2-k8s | FAILED");
       let state = await readState(cwd);
       expect(Object.keys(state.steps)).to.include.members([
@@ -403,8 +427,8 @@ describe("cli", () => {
       await writeLab(cwd, { workers: { count: 3 }, calico: { manifest: CALICO_FIXTURE } });
       const grown = await runBootstrap(["up", "--dry-run"], { cwd, env });
       expect(grown.exitCode, grown.stderr).to.equal(0);
-      expect(grown.stdout).to.contain(
-        "kubeadm-init      Initialise the control plane m-k8s (kubeadm init)  (done)",
+      expect(grown.stdout).to.match(
+        /kubeadm-init +Initialise the control plane m-k8s \(kubeadm init\) {2}\(done\)/,
       );
       await writeLab(cwd, { workers: { count: 2 }, calico: { manifest: CALICO_FIXTURE } });
 
