@@ -90,13 +90,22 @@ for arg in "$@"; do
 done
 exec "$FAKE_ETCDUTL" "\${mapped[@]}"
 `,
-  // crictl: a static pod's container runs while its manifest is in /etc/kubernetes/manifests.
+  // crictl ps --quiet --name ^POD$: a static pod's container runs while its manifest is in
+  // /etc/kubernetes/manifests and, like under a real kubelet, for one more poll after it is moved out; the pod
+  // named by $FAKE_STUCK_POD never stops (a kubelet that does not act).
   crictl: `#!/usr/bin/env bash
 echo "crictl $*" >>"$FAKE_LOG"
-if [[ $1 == ps ]]; then
-  pod=\${5#^}; pod=\${pod%$}
-  if [[ -f /etc/kubernetes/manifests/$pod.yaml ]]; then echo "container-of-$pod"; fi
-fi
+[[ $1 == ps ]] || exit 0
+name=
+while (($#)); do
+  if [[ $1 == --name ]]; then name=$2; shift; fi
+  shift
+done
+pod=\${name#^}; pod=\${pod%$}
+[[ -n $pod ]] || { echo "fake crictl: ps without --name" >&2; exit 3; }
+if [[ -f /etc/kubernetes/manifests/$pod.yaml || $pod == "\${FAKE_STUCK_POD:-}" ]]; then echo "container-of-$pod"; exit 0; fi
+seen="$FAKE_STATE/stopping-$pod"
+if [[ ! -f $seen ]]; then touch "$seen"; echo "container-of-$pod"; fi
 exit 0
 `,
   // kubectl: /readyz answers once etcd.yaml and kube-apiserver.yaml are back and etcd's data dir holds a db.
@@ -117,6 +126,7 @@ exit 0
 const DRIVER = `#!/usr/bin/env bash
 set -uo pipefail
 sandbox=$1
+shift
 mount -t tmpfs none /etc
 mount -t tmpfs none /var/lib
 mkdir -p /etc/kubernetes/manifests /var/lib/etcd/member /var/lib/kubelab/etcd-backups
@@ -127,13 +137,14 @@ done
 echo "the data before the restore" >/var/lib/etcd/member/old-marker
 cp "$sandbox/snapshot.db" ${SNAPSHOT}
 export PATH="$sandbox/bin:$PATH" FAKE_LOG="$sandbox/out/tools.log" FAKE_ETCDUTL="$sandbox/etcdutl"
+export FAKE_STATE=$(mktemp -d)
 snapshot_out() {
   mkdir -p "$sandbox/out/$1"
   cp -a /etc/kubernetes/manifests "$sandbox/out/$1/manifests"
   find /var/lib /etc/kubernetes | sort >"$sandbox/out/$1/files"
   if [[ -f ${NEW_DATA_DIR}/member/snap/db ]]; then "$FAKE_ETCDUTL" snapshot status ${NEW_DATA_DIR}/member/snap/db --write-out=json >"$sandbox/out/$1/status" 2>&1; fi
 }
-for run in bad-sha first second; do
+for run in "$@"; do
   bash "$sandbox/$run.sh" >"$sandbox/out/$run.log" 2>&1
   echo $? >"$sandbox/out/$run.rc"
   snapshot_out "$run"
@@ -174,14 +185,24 @@ describe("restore-etcd.sh on a stand-in kubeadm node (real etcdutl)", function (
       join(sandbox, "bad-sha.sh"),
       renderRestoreScript(lab, { ...options, sha256: "0".repeat(64), stamp: "20261126T000000Z" }),
     );
+    await writeFile(
+      join(sandbox, "stuck.sh"),
+      renderRestoreScript(lab, { ...options, waitSeconds: 4, stamp: "20261126T010000Z" }),
+    );
     await writeFile(join(sandbox, "etcd.yaml"), ETCD_MANIFEST);
     await writeFile(join(sandbox, "driver.sh"), DRIVER);
-    const driver = await execa(
-      "unshare",
-      ["--user", "--map-root-user", "--mount", "bash", join(sandbox, "driver.sh"), sandbox],
-      { timeout: 100_000, reject: false, all: true },
-    );
-    expect(driver.exitCode, driver.all).to.equal(0);
+    // Each driver is a fresh node (its own /etc and /var/lib): the stuck run leaves its manifests stashed.
+    for (const [runs, env] of [
+      [["bad-sha", "first", "second"], {}],
+      [["stuck"], { FAKE_STUCK_POD: "kube-scheduler" }],
+    ] as const) {
+      const driver = await execa(
+        "unshare",
+        ["--user", "--map-root-user", "--mount", "bash", join(sandbox, "driver.sh"), sandbox, ...runs],
+        { timeout: 100_000, reject: false, all: true, env },
+      );
+      expect(driver.exitCode, driver.all).to.equal(0);
+    }
   });
 
   it("a snapshot whose sha256 differs from the record changes nothing (exit 1, before any static pod stops)", async () => {
@@ -223,6 +244,26 @@ describe("restore-etcd.sh on a stand-in kubeadm node (real etcdutl)", function (
     expect(tools).to.contain("--name=m-k8s");
     expect(tools).to.contain("--initial-advertise-peer-urls=https://192.168.56.10:2380");
     expect(tools).to.contain("--initial-cluster=m-k8s=https://192.168.56.10:2380");
+  });
+
+  it("waits until each static pod's container is gone: polls crictl again while one still runs", async () => {
+    const polls = (await read("tools.log"))
+      .split("\n")
+      .filter((line) => line === "crictl ps --quiet --name ^etcd$");
+    // bad-sha and second stop nothing; first and stuck each see etcd still running once after its manifest
+    // moved out, then gone.
+    expect(polls).to.have.length(4);
+    expect(await read("first.log")).to.contain("stopping the control plane's static pods");
+  });
+
+  it("a static pod that never stops ends the restore at the timeout, naming it and where its manifests are", async () => {
+    expect((await read("stuck.rc")).trim()).to.equal("1");
+    const log = await read("stuck.log");
+    expect(log).to.contain("the kube-scheduler container still runs after 4s; manifests are in ");
+    expect(log).not.to.contain("etcdutl snapshot restore into");
+    const files = (await read("stuck/files")).split("\n");
+    expect(files).not.to.include("/var/lib/etcd-restore-20261126T010000Z");
+    expect(files).to.include("/etc/kubernetes/kubelab-restore-20261126T010000Z/kube-scheduler.yaml");
   });
 
   it("runs again without restoring twice: only waits for the API server", async () => {
