@@ -323,6 +323,20 @@ describe("cli", () => {
       expect(state.lab).to.not.equal(undefined);
       expect(Object.keys(state.steps).filter((key) => key.startsWith("create-nodes"))).to.deep.equal([]);
       expect(await readdir(join(cwd, ".kubelab"))).not.to.include("lock");
+
+      // up again: the interrupted create-nodes runs to completion (vagrant up m-k8s once more), and the run goes
+      // on until the first step this fake cannot serve (no admin.conf on m-k8s to fetch).
+      const resumed = await runBootstrap(["up", "--calico-manifest", CALICO_FIXTURE], { cwd, env: fake.env });
+      expect(resumed.exitCode, resumed.stderr).to.equal(1);
+      expect(resumed.stderr).to.contain("error: fetch-kubeconfig failed");
+      // Calls only (the fake also records the signal it got, with that call's argv).
+      const ups = (await fake.calls())
+        .filter((call) => call.signal === undefined && call.argv?.[0] === "up")
+        .map((call) => call.argv?.[1]);
+      expect(ups).to.deep.equal(["m-k8s", "m-k8s", "w1-k8s"]);
+      const after = await readState(cwd);
+      for (const key of ["create-nodes:m-k8s", "create-nodes:w1-k8s", "kubeadm-init"])
+        expect(Object.keys(after.steps), key).to.include(key);
     });
 
     it("fails on one node naming node, step and log; resumes only what is left; refuses incompatible edits; status; down", async () => {
