@@ -26,6 +26,11 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
     neededBy: "the Vagrantfile, evaluated against a stub of Vagrant's API",
   },
   { command: "openssl", aptPackage: "openssl", neededBy: "the CA-hash cross-check" },
+  {
+    command: "podman",
+    aptPackage: "podman",
+    neededBy: "the podman provider's node containers, and kind's podman engine",
+  },
 ];
 
 /** The one line that names missing tools and the command that installs them. */

@@ -147,11 +147,14 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
       );
       return;
     }
+    // vagrant ssh logs in as the box's user; kind and podman nodes are exec'd as root, and kind's node image
+    // has no sudo.
+    const asRoot = PROVIDER === "vagrant" ? ["sudo"] : [];
     const result = await bootstrap([
       "ssh",
       node,
       "--",
-      "sudo",
+      ...asRoot,
       "systemctl",
       on ? "start" : "stop",
       "kubelet",

@@ -104,7 +104,7 @@ export class KindProvider implements Provider {
       );
     }
     try {
-      await this.#engineCommand(["info", "--format", "{{.ServerVersion}}"], context, {
+      await this.#engineCommand(["info", "--format", engineVersionTemplate(this.#engine)], context, {
         timeoutMs: KIND_TIMEOUTS.engine,
         logFile,
       });
@@ -420,4 +420,12 @@ function compareVersions(a: readonly number[], b: readonly number[]): number {
     if (difference !== 0) return difference;
   }
   return 0;
+}
+
+/**
+ * The `ENGINE info --format` template that prints the engine's version: Docker (and nerdctl) call it
+ * ServerVersion; Podman's info has no such field (a template error, exit 125) and keeps it in Version.Version.
+ */
+export function engineVersionTemplate(engine: string): string {
+  return basename(engine) === "podman" ? "{{.Version.Version}}" : "{{.ServerVersion}}";
 }

@@ -2,6 +2,7 @@
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { expect } from "chai";
+import { execa } from "execa";
 import { parse } from "yaml";
 
 import { customizeCalico } from "../../../../bootstrap/kube/calico.ts";
@@ -17,9 +18,10 @@ import {
 import { silentLogger } from "../../../../bootstrap/log.ts";
 import { planCapabilities } from "../../../../bootstrap/providers/provider.ts";
 import { buildPlan } from "../../../../bootstrap/up/plan.ts";
-import { KindProvider } from "../../../../bootstrap/providers/kind/provider.ts";
+import { engineVersionTemplate, KindProvider } from "../../../../bootstrap/providers/kind/provider.ts";
 import type { ProviderContext } from "../../../../bootstrap/providers/provider.ts";
 import { BOOTSTRAP_TOKEN_PATTERN } from "../../../../bootstrap/provision/token.ts";
+import { requireSystemTool } from "../../../../scripts/system-tools.ts";
 import { CALICO_FIXTURE, labOf, REPO, runBootstrap, tempDir, waitFor } from "../../helpers.ts";
 import { useFakeKindOnPath, type FakeKind } from "../fake-kind.ts";
 
@@ -58,6 +60,17 @@ describe("providers/kind", () => {
         ["kind", "version"],
         ["docker", "info", "--format", "{{.ServerVersion}}"],
       ]);
+    });
+
+    it("with KIND_EXPERIMENTAL_PROVIDER=podman it asks the real podman for its version the way podman answers", async () => {
+      await requireSystemTool("podman");
+      // The real podman (first on PATH after the fake kind): {{.ServerVersion}} is a template error there.
+      await new KindProvider({ engine: "podman" }).preflight(lab, context());
+      expect(engineVersionTemplate("podman")).to.equal("{{.Version.Version}}");
+      const podman = await execa("podman", ["info", "--format", engineVersionTemplate("podman")]);
+      expect(podman.stdout).to.match(/^\d+\.\d+\.\d+$/);
+      const wrong = await execa("podman", ["info", "--format", "{{.ServerVersion}}"], { reject: false });
+      expect(wrong.exitCode, "podman has no ServerVersion").to.not.equal(0);
     });
 
     it("without kind: MissingToolError (exit 2), one line that says how to install it", async () => {
