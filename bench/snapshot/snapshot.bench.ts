@@ -10,7 +10,7 @@ import { execa } from "execa";
 import { Etcdutl } from "../../operator/snapshot/etcdutl.ts";
 import { verifySnapshotFile } from "../../operator/snapshot/verify.ts";
 import { loadData, startTestEtcd, type TestEtcd } from "../../test/integration/snapshot-etcd.ts";
-import { fixed, median, registerBench, verdict, type BenchContext } from "../framework.ts";
+import { fixed, median, registerBench, type BenchContext } from "../framework.ts";
 
 const AGENT_PROCESS = fileURLToPath(new URL("./agent-process.ts", import.meta.url));
 const MIB = 1024 * 1024;
@@ -188,7 +188,7 @@ registerBench({
             ["  the save step alone", ...stats(stepMs), rate(stepMs), versus(stepMs)],
           ],
           notes: [
-            `agent (tuned) / etcdctl = ${fixed(ratio, 2)}x (target <= 1.2x: ${verdict(ratio <= 1.2)}). ` +
+            `agent (tuned) / etcdctl = ${fixed(ratio, 2)}x (target <= 1.2x: ${context.target("agent save (tuned) <= 1.2x etcdctl", ratio <= 1.2)}). ` +
               "Tuned: Node's compile cache warm and --max-semi-space-size=1, as the CronJob runs it. " +
               "The agent also computes the file's sha256, checks etcd's sha256 trailer and fsyncs the " +
               "directory; etcdctl does none of these. The save step alone: connect, stream, hash, write, fsync.",
@@ -289,7 +289,7 @@ registerBench({
         rows,
         notes: [
           `largest: ${largest} MiB of values; agent (tuned, save and whole run) peak ${mib(largestTuned)} MiB = ` +
-            `${fixed(largestTuned / 1e6)} MB (target < 100 MB: ${verdict(met)}` +
+            `${fixed(largestTuned / 1e6)} MB (target < 100 MB: ${context.target("agent peak RSS < 100 MB", met)}` +
             `${largest >= 1024 ? "" : "; measured below 1 GiB"}). ` +
             "The first row is Node 24 with the agent's modules loaded and nothing done: most of the total. " +
             "etcdutl runs as a separate child during verify; its RSS is its own.",
