@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { constants, createReadStream } from "node:fs";
 import { access, mkdir, readFile, rename, rm, stat, writeFile, mkdtemp } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 import { MissingToolError } from "../errors.ts";
 import { buildFromSource, findGo } from "./build.ts";
@@ -60,7 +60,7 @@ interface ManifestFile {
 /** manifest.json of a cached set: what it is, how it was made, and a checksum per file. */
 export interface BinaryManifest {
   readonly schema: 1;
-  readonly versions: ComponentVersions;
+  readonly versions: Readonly<Record<string, string>>;
   readonly platform: string;
   readonly source: "built" | "downloaded";
   /** `go1.26.8` for built sets. */
@@ -114,22 +114,87 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
   }
 
   const dir = binaryCacheDir(env, versions);
-  const cached = await readCachedSet(dir, versions, platform);
-  if (cached.ok) return binarySet(dir, "cache", versions);
-  if (cached.reason !== "absent")
-    progress(`cached binaries in ${dir} are not usable (${cached.reason}); rebuilding`);
+  const source = await ensureCachedFiles({
+    dir,
+    identity: { versions, platform, files: BINARY_NAMES },
+    what: "binaries",
+    progress,
+    signal: options.signal,
+    make: (staging, logPath) =>
+      makeBinarySet({ ...options, env, versions, platform, progress, logPath }, staging),
+  });
+  return binarySet(dir, source, versions);
+}
 
-  await mkdir(join(cacheRoot(env), "bin"), { recursive: true });
+/** What a cached directory must be for: checked against its manifest.json before it is used. */
+export interface CachedFilesIdentity {
+  /** Every version the files depend on (component versions, a wrapper module's version). */
+  readonly versions: Readonly<Record<string, string>>;
+  readonly platform: { readonly os: string; readonly arch: string };
+  /** The file names the directory holds (each recorded with its size and sha256). */
+  readonly files: readonly string[];
+}
+
+export interface EnsureCachedFilesOptions {
+  /** The cache directory; `${dir}.log` and `${dir}.lock` sit beside it. */
+  readonly dir: string;
+  readonly identity: CachedFilesIdentity;
+  /** What the files are, for progress lines ("binaries", "cni-plugins v1.9.1 binaries"). */
+  readonly what: string;
+  readonly progress: (line: string) => void;
+  readonly signal?: AbortSignal;
+  /** Writes every file of `identity.files` into `staging`; says how they were made. */
+  make(staging: string, logPath: string): Promise<{ source: "built" | "downloaded"; go?: string }>;
+}
+
+/**
+ * The cache mechanics every built file set shares (the control-plane binaries, the kit's binaries): use
+ * `dir` when its manifest matches `identity` and every file its recorded sha256; otherwise, under a lock
+ * (two runs never build at once; the second one waits and reuses the result), `make` the files into a
+ * temporary directory, record the manifest and rename it into place, so readers never see half a set.
+ */
+export async function ensureCachedFiles(options: EnsureCachedFilesOptions): Promise<BinarySource> {
+  const { dir, identity, progress } = options;
+  const cached = await checkCachedFiles(dir, identity);
+  if (cached.ok) return "cache";
+  if (cached.reason !== "absent")
+    progress(`cached ${options.what} in ${dir} are not usable (${cached.reason}); rebuilding`);
+
+  await mkdir(dirname(dir), { recursive: true });
   const logPath = `${dir}.log`;
   const lock = await acquireFileLock(`${dir}.lock`, {
     signal: options.signal,
     onWait: (holder) =>
-      progress(`waiting for another kubelab run (${holder}) to finish the binaries (log: ${logPath})`),
+      progress(`waiting for another kubelab run (${holder}) to finish the ${options.what} (log: ${logPath})`),
   });
   try {
-    const again = await readCachedSet(dir, versions, platform);
-    if (again.ok) return binarySet(dir, "cache", versions);
-    return await makeBinarySet({ ...options, env, versions, platform, progress, dir, logPath });
+    const again = await checkCachedFiles(dir, identity);
+    if (again.ok) return "cache";
+    const staging = await mkdtemp(`${dir}.tmp-`);
+    try {
+      const made = await options.make(staging, logPath);
+      const manifest: BinaryManifest = {
+        schema: 1,
+        versions: identity.versions,
+        platform: `${identity.platform.os}/${identity.platform.arch}`,
+        source: made.source,
+        ...(made.go === undefined ? {} : { go: made.go }),
+        createdAt: new Date().toISOString(),
+        files: Object.fromEntries(
+          await Promise.all(
+            identity.files.map(async (name) => [name, await describeFile(join(staging, name))] as const),
+          ),
+        ),
+      };
+      await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+      // Atomic switch: readers see the old complete set or the new complete set, never half of one.
+      await rm(dir, { recursive: true, force: true });
+      await rename(staging, dir);
+      progress(`${options.what} ready in ${dir}`);
+      return made.source;
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
   } finally {
     await lock.release();
   }
@@ -140,77 +205,51 @@ interface MakeOptions extends EnsureBinariesOptions {
   readonly versions: ComponentVersions;
   readonly platform: { os: string; arch: string };
   readonly progress: (line: string) => void;
-  readonly dir: string;
   readonly logPath: string;
 }
 
-async function makeBinarySet(options: MakeOptions): Promise<BinarySet> {
-  const { dir, logPath, progress, versions } = options;
-  const staging = await mkdtemp(`${dir}.tmp-`);
-  try {
-    let source: "built" | "downloaded";
-    let goVersion: string | undefined;
-    const go = options.build === false ? undefined : await findGo(options.go, options.env);
-    if (go !== undefined) {
-      progress(
-        `building Kubernetes ${versions.kubernetes}, etcd ${versions.etcd}, kwok ${versions.kwok} with ${go} (log: ${logPath})`,
-      );
-      await writeFile(logPath, `kubelab binary build, ${new Date().toISOString()}, ${go}\n`);
-      await buildFromSource({
-        outDir: staging,
-        logPath,
-        go: options.go,
-        versions,
-        progress,
-        signal: options.signal,
-      });
-      source = "built";
-      goVersion = go;
-    } else if (options.download !== false) {
-      progress(
-        options.build === false
-          ? "downloading release binaries"
-          : "Go is not installed: downloading the release binaries",
-      );
-      try {
-        await downloadReleaseBinaries({
-          outDir: staging,
-          sources: options.releaseSources ?? releaseSourcesFromEnv(options.env),
-          versions,
-          platform: options.platform,
-          progress,
-          signal: options.signal,
-        });
-      } catch (error) {
-        if (error instanceof NetworkError) throw missingGo(error);
-        throw error;
-      }
-      source = "downloaded";
-    } else {
-      throw missingGo(undefined);
-    }
-    const manifest: BinaryManifest = {
-      schema: 1,
+/** Builds the set with Go into `staging`, else downloads the release binaries; else asks for Go. */
+async function makeBinarySet(
+  options: MakeOptions,
+  staging: string,
+): Promise<{ source: "built" | "downloaded"; go?: string }> {
+  const { logPath, progress, versions } = options;
+  const go = options.build === false ? undefined : await findGo(options.go, options.env);
+  if (go !== undefined) {
+    progress(
+      `building Kubernetes ${versions.kubernetes}, etcd ${versions.etcd}, kwok ${versions.kwok} with ${go} (log: ${logPath})`,
+    );
+    await writeFile(logPath, `kubelab binary build, ${new Date().toISOString()}, ${go}\n`);
+    await buildFromSource({
+      outDir: staging,
+      logPath,
+      go: options.go,
       versions,
-      platform: `${options.platform.os}/${options.platform.arch}`,
-      source,
-      ...(goVersion === undefined ? {} : { go: goVersion }),
-      createdAt: new Date().toISOString(),
-      files: Object.fromEntries(
-        await Promise.all(
-          BINARY_NAMES.map(async (name) => [name, await describeFile(join(staging, name))] as const),
-        ),
-      ),
-    };
-    await writeFile(join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-    // Atomic switch: readers see the old complete set or the new complete set, never half of one.
-    await rm(dir, { recursive: true, force: true });
-    await rename(staging, dir);
-    progress(`binaries ready in ${dir}`);
-    return binarySet(dir, source, versions);
-  } finally {
-    await rm(staging, { recursive: true, force: true });
+      progress,
+      signal: options.signal,
+    });
+    return { source: "built", go };
   }
+  if (options.download === false) throw missingGo(undefined);
+  progress(
+    options.build === false
+      ? "downloading release binaries"
+      : "Go is not installed: downloading the release binaries",
+  );
+  try {
+    await downloadReleaseBinaries({
+      outDir: staging,
+      sources: options.releaseSources ?? releaseSourcesFromEnv(options.env),
+      versions,
+      platform: options.platform,
+      progress,
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (error instanceof NetworkError) throw missingGo(error);
+    throw error;
+  }
+  return { source: "downloaded" };
 }
 
 function missingGo(cause: NetworkError | undefined): MissingToolError {
@@ -227,14 +266,11 @@ function missingGo(cause: NetworkError | undefined): MissingToolError {
 type CacheCheck = { ok: true } | { ok: false; reason: string };
 
 /**
- * Whether `dir` holds a complete set for these versions and this platform: manifest present and matching,
- * every file present with the recorded size and sha256 (about half a second for the ~600 MB set).
+ * Whether `dir` holds a complete set for `identity`: manifest present and matching its versions and
+ * platform, every file present with the recorded size and sha256 (about half a second for the ~600 MB
+ * control-plane set).
  */
-export async function readCachedSet(
-  dir: string,
-  versions: ComponentVersions,
-  platform: { os: string; arch: string },
-): Promise<CacheCheck> {
+export async function checkCachedFiles(dir: string, identity: CachedFilesIdentity): Promise<CacheCheck> {
   let manifest: BinaryManifest;
   try {
     manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as BinaryManifest;
@@ -242,15 +278,14 @@ export async function readCachedSet(
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { ok: false, reason: "absent" };
     return { ok: false, reason: `unreadable manifest.json: ${(error as Error).message}` };
   }
-  for (const key of Object.keys(versions) as (keyof ComponentVersions)[]) {
-    if (manifest.versions?.[key] !== versions[key]) {
-      return { ok: false, reason: `${key} ${manifest.versions?.[key]} instead of ${versions[key]}` };
+  for (const [key, version] of Object.entries(identity.versions)) {
+    if (manifest.versions?.[key] !== version) {
+      return { ok: false, reason: `${key} ${manifest.versions?.[key]} instead of ${version}` };
     }
   }
-  if (manifest.platform !== `${platform.os}/${platform.arch}`) {
-    return { ok: false, reason: `built for ${manifest.platform}` };
-  }
-  for (const name of BINARY_NAMES) {
+  const platform = `${identity.platform.os}/${identity.platform.arch}`;
+  if (manifest.platform !== platform) return { ok: false, reason: `built for ${manifest.platform}` };
+  for (const name of identity.files) {
     const expected = manifest.files?.[name];
     if (expected === undefined) return { ok: false, reason: `manifest lists no ${name}` };
     let actual: ManifestFile;
