@@ -80,6 +80,8 @@ const SHARED_BINARIES = [
 
 type SharedBinaryName = (typeof SHARED_BINARIES)[number];
 
+export const SHARED_BINARY_NAMES: readonly SharedBinaryName[] = SHARED_BINARIES;
+
 /** Every binary `kitBinary` gives: the kit's own and the control plane's (kwok excepted). */
 export type KitBinaryName = KitBuiltBinaryName | SharedBinaryName;
 
