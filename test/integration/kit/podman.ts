@@ -1,0 +1,47 @@
+// podman helpers of the kit's integration tests: images from rootfs tarballs and one-shot containers, all labelled.
+import { execa } from "execa";
+
+import type { Rootfs } from "../../../bootstrap/kit/rootfs.ts";
+
+/** Every image and container the kit's tests make carries it, so a killed run's leftovers can be found. */
+export const KIT_TEST_LABEL = "kubelab.dev/test=kit";
+
+/**
+ * `podman run --rm` with what this host needs: runc (crun 1.8 refuses the hybrid cgroup v1 layout) and
+ * explicit ulimits (podman's defaults exceed what a root without CAP_SYS_RESOURCE may set).
+ */
+export function podmanRunArgs(): string[] {
+  return [
+    "run",
+    "--rm",
+    "--label",
+    KIT_TEST_LABEL,
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=4096:4096",
+    "--ulimit",
+    "nproc=4096:4096",
+  ];
+}
+
+/** `podman import` of a rootfs tarball as `localhost/kubelab-<name>:<digest prefix>`; returns the reference. */
+export async function importRootfsImage(rootfs: Rootfs, name: string): Promise<string> {
+  const reference = `localhost/kubelab-${name}:${rootfs.digest.slice(0, 12)}`;
+  const exists = await execa("podman", ["image", "exists", reference], { reject: false });
+  if (exists.exitCode !== 0) {
+    await execa("podman", [
+      "import",
+      "--quiet",
+      "--change",
+      `LABEL ${KIT_TEST_LABEL}`,
+      rootfs.tarball,
+      reference,
+    ]);
+  }
+  return reference;
+}
+
+export async function removeImage(reference: string): Promise<void> {
+  await execa("podman", ["rmi", "--force", reference], { reject: false });
+}
