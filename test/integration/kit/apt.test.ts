@@ -1,11 +1,10 @@
 // The kit's apt repository against real apt: install.sh's own apt lines install the five packages on an offline Debian.
 import { expect } from "chai";
-import { execa } from "execa";
 
 import { buildKit, type Kit } from "../../../bootstrap/kit/kit.ts";
 import { ensureRootfs, type Rootfs } from "../../../bootstrap/kit/rootfs.ts";
 import { APT_CLIENT_ROOTFS, installScriptAptPart } from "./apt-client.ts";
-import { importRootfsImage, podmanRunArgs, removeImage } from "./podman.ts";
+import { importRootfsImage, removeImage, runFileScript, runScriptIn } from "./podman.ts";
 
 describe("kit: apt repository with real apt in an offline Debian", function () {
   this.timeout(60 * 60_000);
@@ -36,21 +35,11 @@ echo "--- versions"; kubeadm version -o short; kubelet --version; kubectl versio
 echo "--- files"; ls /usr/lib/systemd/system/kubelet.service /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf /etc/default/kubelet
 cat /etc/default/kubelet
 `;
-    const result = await execa(
-      "podman",
-      [
-        ...podmanRunArgs(),
-        "--network",
-        "none",
-        "-v",
-        `${kit.paths.apt}:/kit:ro`,
-        image,
-        "bash",
-        "-c",
-        // An air-gapped node: Debian's mirror is out of reach, so only the kit's repository is configured.
-        `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; cat > /tmp/apt.sh <<'KUBELAB_EOF'\n${apt}KUBELAB_EOF\nbash /tmp/apt.sh && bash -c '${checks.replace(/'/g, "'\\''")}'`,
-      ],
-      { reject: false, all: true },
+    // An air-gapped node: Debian's mirror is out of reach, so only the kit's repository is configured.
+    const result = await runScriptIn(
+      image,
+      `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\n${runFileScript("/tmp/apt.sh", apt)} && ${runFileScript("/tmp/checks.sh", checks)}`,
+      { network: "none", volumes: [`${kit.paths.apt}:/kit:ro`] },
     );
     expect(result.exitCode, result.all).to.equal(0);
     const out = result.all;
@@ -79,25 +68,15 @@ cat /etc/default/kubelet
     const repository = `file:///kit/${kit.paths.repositoryPath}`;
     const apt = await installScriptAptPart(repository);
     // The same lines, but the keyring install.sh made is swapped for an unrelated key before apt reads it.
-    const result = await execa(
-      "podman",
-      [
-        ...podmanRunArgs(),
-        "--network",
-        "none",
-        "-v",
-        `${kit.paths.apt}:/kit:ro`,
-        image,
-        "bash",
-        "-c",
-        `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+    const result = await runScriptIn(
+      image,
+      `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
 export GNUPGHOME=$(mktemp -d)
 gpg --batch --passphrase '' --quick-generate-key 'someone else <x@invalid>' ed25519 sign never 2>/dev/null
 install -d -m 0755 /etc/apt/keyrings
 gpg --batch --export > /etc/apt/keyrings/kubernetes-v1.36-apt-keyring.gpg
-cat > /tmp/apt.sh <<'KUBELAB_EOF'\n${apt}KUBELAB_EOF\nbash /tmp/apt.sh`,
-      ],
-      { reject: false, all: true },
+${runFileScript("/tmp/apt.sh", apt)}`,
+      { network: "none", volumes: [`${kit.paths.apt}:/kit:ro`] },
     );
     expect(result.exitCode).not.to.equal(0);
     expect(result.all).to.match(/NO_PUBKEY|not signed|signatures couldn't be verified|is not signed/);

@@ -45,3 +45,34 @@ export async function importRootfsImage(rootfs: Rootfs, name: string): Promise<s
 export async function removeImage(reference: string): Promise<void> {
   await execa("podman", ["rmi", "--force", reference], { reject: false });
 }
+
+/**
+ * Runs `script` with bash in a one-shot container of `image` on `network` (`none` for an offline node),
+ * with `volumes` (`host:container[:ro]`); never rejects: the caller checks the exit code and reads `all`.
+ */
+export async function runScriptIn(
+  image: string,
+  script: string,
+  options: { network: string; volumes?: readonly string[] },
+): Promise<{ exitCode: number | undefined; all: string }> {
+  const result = await execa(
+    "podman",
+    [
+      ...podmanRunArgs(),
+      "--network",
+      options.network,
+      ...(options.volumes ?? []).flatMap((volume) => ["--volume", volume]),
+      image,
+      "bash",
+      "-c",
+      script,
+    ],
+    { reject: false, all: true },
+  );
+  return { exitCode: result.exitCode, all: result.all };
+}
+
+/** A script that writes `text` to `path` and runs it with bash (a heredoc keeps its quoting as is). */
+export function runFileScript(path: string, text: string): string {
+  return `cat > ${path} <<'KUBELAB_EOF'\n${text}KUBELAB_EOF\nbash ${path}`;
+}

@@ -16,7 +16,14 @@ import {
 } from "../../../bootstrap/kit/serve.ts";
 import { APT_CLIENT_ROOTFS, installScriptAptPart } from "./apt-client.ts";
 import { writeOciArchive } from "../../unit/kit/oci-fixture.ts";
-import { importRootfsImage, KIT_TEST_LABEL, podmanRunArgs, removeImage } from "./podman.ts";
+import {
+  importRootfsImage,
+  KIT_TEST_LABEL,
+  podmanRunArgs,
+  removeImage,
+  runFileScript,
+  runScriptIn,
+} from "./podman.ts";
 
 describe("kit: the kit server on an --internal podman network", function () {
   this.timeout(60 * 60_000);
@@ -76,18 +83,10 @@ describe("kit: the kit server on an --internal podman network", function () {
 
   it("serves install.sh's key download and apt over HTTP to a node on the lab network", async () => {
     const apt = await installScriptAptPart(server.repository);
-    const result = await execa(
-      "podman",
-      [
-        ...podmanRunArgs(),
-        "--network",
-        network,
-        client,
-        "bash",
-        "-c",
-        `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*; cat > /tmp/apt.sh <<'KUBELAB_EOF'\n${apt}KUBELAB_EOF\nbash /tmp/apt.sh && kubeadm version -o short`,
-      ],
-      { reject: false, all: true },
+    const result = await runScriptIn(
+      client,
+      `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*\n${runFileScript("/tmp/apt.sh", apt)} && kubeadm version -o short`,
+      { network },
     );
     expect(result.exitCode, result.all).to.equal(0);
     expect(result.all).to.contain(`Get:1 ${server.repository} InRelease`);
