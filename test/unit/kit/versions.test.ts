@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { execa } from "execa";
 
 import { binaryCacheDir } from "../../../bootstrap/controlplane/binaries.ts";
-import { PAUSE_IMAGE } from "../../../bootstrap/provision/install.ts";
+import { PAUSE_IMAGE } from "../../../bootstrap/provision/packages.ts";
 import { KIT_BUILT_BINARIES, KIT_MODULES_DIR, kitLdflags } from "../../../bootstrap/kit/binaries.ts";
 import {
   debianArchitecture,
