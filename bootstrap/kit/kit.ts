@@ -34,6 +34,8 @@ import {
 } from "./binaries.ts";
 import { buildDeb, controlFile, debFileName, type DebPackage, kubernetesPackages } from "./debs.ts";
 import { ensureSigningKey, indexDeb, repositoryPath, writeRepository } from "./repo.ts";
+import { ensureRootfs } from "./rootfs.ts";
+import { KIT_SERVER_ROOTFS } from "./serve.ts";
 import { DEB_REVISION, debianArchitecture, KIT_MODULES, KIT_VERSIONS, type KitModule } from "./versions.ts";
 
 /** Bump when the layout or the way a piece is made changes, so an old kit directory is not taken for a new one. */
@@ -102,7 +104,7 @@ export interface Kit {
 
 /**
  * Builds whatever of the kit is missing and finds the rest, idempotently: every Go module, the control
- * plane's kubeadm and kubectl, bin/, the debs and the signed repository. A second run verifies each
+ * plane's kubeadm and kubectl, bin/, the debs and the signed repository, the kit server's rootfs. A second run verifies each
  * piece (binaries by sha256, the repository by the digest of its inputs) and builds nothing.
  */
 export async function buildKit(options: BuildKitOptions = {}): Promise<Kit> {
@@ -178,6 +180,18 @@ export async function buildKit(options: BuildKitOptions = {}): Promise<Kit> {
       );
       const made = await ensureRepository(paths, packages, arch, options.signal);
       return { source: made, detail: `${packages.length} packages in ${paths.repository}` };
+    });
+    await piece("kit server rootfs", async () => {
+      // Made now, while Debian's mirror is reachable, so serving the kit later needs no network.
+      const rootfs = await ensureRootfs(KIT_SERVER_ROOTFS, {
+        env,
+        progress: options.progress,
+        signal: options.signal,
+      });
+      return {
+        source: rootfs.source,
+        detail: `${Math.round(rootfs.sizeBytes / 2 ** 20)} MiB ${rootfs.tarball}`,
+      };
     });
     await writeFile(
       join(paths.root, "kit.json"),

@@ -6,7 +6,6 @@ import { extract } from "tar";
 
 import { CommandError } from "../errors.ts";
 import { runProcess } from "../process.ts";
-import type { KitPaths } from "./kit.ts";
 import { ensureRootfs, type RootfsSpec } from "./rootfs.ts";
 
 /** The label every kubelab podman object carries: the lab's name. Stopping a lab's server goes by it. */
@@ -68,6 +67,18 @@ export const KIT_SERVER_ROOTFS: RootfsSpec = {
   ],
 };
 
+/** The parts of a kit (kit.ts KitPaths) the server uses. */
+export interface ServedKit {
+  /** The registry storage is written to `<root>/registry/`. */
+  readonly root: string;
+  /** The apt HTTP root. */
+  readonly apt: string;
+  /** `core:/stable:/v1.36/deb/` */
+  readonly repositoryPath: string;
+  /** The OCI archives (`*.tar`) the mirror serves. */
+  readonly images: string;
+}
+
 export interface KitServerOptions {
   /** The lab's name: the container's label and name (`kubelab-<lab>-kit`). */
   readonly lab: string;
@@ -75,7 +86,7 @@ export interface KitServerOptions {
   readonly network: string;
   /** The server's address on it. */
   readonly ip: string;
-  readonly kit: KitPaths;
+  readonly kit: ServedKit;
   readonly logPath: string;
   readonly progress?: (line: string) => void;
   readonly signal?: AbortSignal;
