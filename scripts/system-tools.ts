@@ -29,7 +29,16 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   {
     command: "podman",
     aptPackage: "podman",
-    neededBy: "the podman provider's node containers, and kind's podman engine",
+    neededBy:
+      "the podman provider's node containers, kind's podman engine, the kit's client and server containers",
+  },
+  { command: "dpkg-deb", aptPackage: "dpkg", neededBy: "the offline kit's Debian packages" },
+  { command: "gpg", aptPackage: "gnupg", neededBy: "the signing of the offline kit's apt repository" },
+  { command: "gpgv", aptPackage: "gpgv", neededBy: "the check of the kit's signatures as apt makes it" },
+  {
+    command: "debootstrap",
+    aptPackage: "debootstrap",
+    neededBy: "the offline kit's Debian root filesystems",
   },
 ];
 

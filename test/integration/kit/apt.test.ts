@@ -5,8 +5,16 @@ import { buildKit, type Kit } from "../../../bootstrap/kit/kit.ts";
 import { ensureRootfs, type Rootfs } from "../../../bootstrap/kit/rootfs.ts";
 import { APT_CLIENT_ROOTFS, installScriptAptPart } from "./apt-client.ts";
 import { importRootfsImage, removeImage, runFileScript, runScriptIn } from "./podman.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 describe("kit: apt repository with real apt in an offline Debian", function () {
+  before(async () => {
+    await requireSystemTool("dpkg-deb");
+    await requireSystemTool("gpg");
+    await requireSystemTool("debootstrap");
+    await requireSystemTool("podman");
+  });
+
   this.timeout(60 * 60_000);
   let kit: Kit;
   let rootfs: Rootfs;

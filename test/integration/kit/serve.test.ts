@@ -24,8 +24,16 @@ import {
   runFileScript,
   runScriptIn,
 } from "./podman.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 describe("kit: the kit server on an --internal podman network", function () {
+  before(async () => {
+    await requireSystemTool("dpkg-deb");
+    await requireSystemTool("gpg");
+    await requireSystemTool("debootstrap");
+    await requireSystemTool("podman");
+  });
+
   this.timeout(60 * 60_000);
   const lab = `kit-test-${randomBytes(3).toString("hex")}`;
   const network = `kubelab-${lab}`;

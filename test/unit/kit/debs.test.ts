@@ -13,6 +13,7 @@ import {
   kubernetesPackages,
   type PackageBinaries,
 } from "../../../bootstrap/kit/debs.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const BINARIES: PackageBinaries = {
   kubeadm: "/b/kubeadm",
@@ -23,6 +24,10 @@ const BINARIES: PackageBinaries = {
 };
 
 describe("kit/debs", () => {
+  before(async () => {
+    await requireSystemTool("dpkg-deb");
+  });
+
   const packages = kubernetesPackages(BINARIES, "amd64");
   const byName = (name: string) => packages.find((pkg) => pkg.name === name)!;
 

@@ -15,6 +15,7 @@ import {
   repositoryPath,
   writeRepository,
 } from "../../../bootstrap/kit/repo.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const deb = (name: string, filename: string): IndexedDeb => ({
   control: `Package: ${name}\nVersion: 1.36.5-1.1\nArchitecture: amd64\nDescription: ${name}\n more text\n`,
@@ -23,6 +24,11 @@ const deb = (name: string, filename: string): IndexedDeb => ({
 });
 
 describe("kit/repo", () => {
+  before(async () => {
+    await requireSystemTool("gpg");
+    await requireSystemTool("gpgv");
+  });
+
   it("lays the repository out under pkgs.k8s.io's path for the minor", () => {
     expect(repositoryPath("1.36")).to.equal("core:/stable:/v1.36/deb/");
   });
