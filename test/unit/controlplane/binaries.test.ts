@@ -71,6 +71,21 @@ describe("controlplane/binaries", () => {
     expect(await readFile(second.path("etcd"), "utf8")).to.equal(fixture.contents.get("etcd"));
   });
 
+  it("hashes a cached file again only when it was written since its last check, so same-size tampering is caught", async () => {
+    const first = await ensure();
+    const manifestPath = join(first.dir, "manifest.json");
+    const recorded = JSON.parse(await readFile(manifestPath, "utf8")) as BinaryManifest;
+    expect(recorded.files.etcd?.ctimeMs).to.be.a("number");
+    const original = await readFile(first.path("etcd"));
+    const tampered = Buffer.from(original);
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 1) ^ 0xff, tampered.length - 1);
+    await writeFile(first.path("etcd"), tampered);
+    const progress: string[] = [];
+    const second = await ensure({ progress: (line) => progress.push(line) });
+    expect(second.source).to.equal("downloaded");
+    expect(progress.join("\n")).to.contain("etcd does not match its recorded sha256");
+  });
+
   it("rebuilds a cached set made for other component versions", async () => {
     await ensure();
     const other = { ...COMPONENT_VERSIONS, kwok: "v0.0.1" };
