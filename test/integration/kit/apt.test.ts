@@ -1,7 +1,12 @@
 // The kit's apt repository against real apt: install.sh's own apt lines install the five packages on an offline Debian.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
+import { execa } from "execa";
 
 import { buildKit, type Kit } from "../../../bootstrap/kit/kit.ts";
+import { ensureSigningKey } from "../../../bootstrap/kit/repo.ts";
 import { ensureRootfs, type Rootfs } from "../../../bootstrap/kit/rootfs.ts";
 import { APT_CLIENT_ROOTFS, installScriptAptPart } from "./apt-client.ts";
 import { importRootfsImage, removeImage, runFileScript, runScriptIn } from "./podman.ts";
@@ -55,9 +60,10 @@ cat /etc/default/kubelet
       /^\s*kubeadm \| 1\.36\.5-1\.1 \| file:\/kit\/core:\/stable:\/v1\.36\/deb {2}Packages$/m,
     );
     for (const line of [
-      "kubeadm 1.36.5-1.1 install ok installed",
-      "kubelet 1.36.5-1.1 install ok installed",
-      "kubectl 1.36.5-1.1 install ok installed",
+      // install.sh holds the three it names; apt pulled in the other two as dependencies.
+      "kubeadm 1.36.5-1.1 hold ok installed",
+      "kubelet 1.36.5-1.1 hold ok installed",
+      "kubectl 1.36.5-1.1 hold ok installed",
       "cri-tools 1.36.0-1.1 install ok installed",
       "kubernetes-cni 1.9.1-1.1 install ok installed",
     ]) {
@@ -75,18 +81,30 @@ cat /etc/default/kubelet
   it("refuses the repository when Release is not signed by the key install.sh trusts", async () => {
     const repository = `file:///kit/${kit.paths.repositoryPath}`;
     const apt = await installScriptAptPart(repository);
-    // The same lines, but the keyring install.sh made is swapped for an unrelated key before apt reads it.
-    const result = await runScriptIn(
-      image,
-      `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
-export GNUPGHOME=$(mktemp -d)
-gpg --batch --passphrase '' --quick-generate-key 'someone else <x@invalid>' ed25519 sign never 2>/dev/null
-install -d -m 0755 /etc/apt/keyrings
-gpg --batch --export > /etc/apt/keyrings/kubernetes-v1.36-apt-keyring.gpg
+    // The same lines, but the keyring install.sh would make is already there, holding an unrelated key.
+    let result: Awaited<ReturnType<typeof runScriptIn>>;
+    // Another kit's key (made on the host: the client has no gpg-agent), put where install.sh keeps its keyring.
+    const scratch = await mkdtemp(join(tmpdir(), "kubelab-kit-apt-"));
+    try {
+      const options = { logPath: join(scratch, "gpg.log"), signal: new AbortController().signal };
+      const foreign = await ensureSigningKey(join(scratch, "gnupg"), options);
+      const exported = await execa("gpg", ["--batch", "--export", foreign.fingerprint], {
+        env: { GNUPGHOME: foreign.gnupgHome },
+        encoding: "buffer",
+      });
+      await writeFile(join(scratch, "foreign.gpg"), exported.stdout);
+      result = await runScriptIn(
+        image,
+        `rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+install -D -m 0644 /foreign/foreign.gpg /etc/apt/keyrings/kubernetes-v1.36-apt-keyring.gpg
+test -s /etc/apt/keyrings/kubernetes-v1.36-apt-keyring.gpg || { echo "no foreign keyring"; exit 99; }
 ${runFileScript("/tmp/apt.sh", apt)}`,
-      { network: "none", volumes: [`${kit.paths.apt}:/kit:ro`] },
-    );
-    expect(result.exitCode).not.to.equal(0);
+        { network: "none", volumes: [`${kit.paths.apt}:/kit:ro`, `${scratch}:/foreign:ro`] },
+      );
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    expect(result.exitCode, result.all).not.to.be.oneOf([0, 99]);
     expect(result.all).to.match(/NO_PUBKEY|not signed|signatures couldn't be verified|is not signed/);
   });
 });

@@ -14,6 +14,8 @@ export function podmanRunArgs(): string[] {
   return [
     "run",
     "--rm",
+    // Images are local (imported or pulled by the test); never ask a registry for one.
+    "--pull=never",
     "--label",
     KIT_TEST_LABEL,
     "--runtime",
