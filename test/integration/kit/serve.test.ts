@@ -97,7 +97,11 @@ describe("kit: the kit server on an --internal podman network", function () {
       { network },
     );
     expect(result.exitCode, result.all).to.equal(0);
-    expect(result.all).to.contain(`Get:1 ${server.repository} InRelease`);
+    // apt names a flat repository without its trailing slash, two spaces before the file.
+    expect(result.all).to.contain(`Get:1 ${server.repository.replace(/\/$/, "")}  InRelease`);
+    expect(result.all).to.match(
+      /Get:\d+ http:\/\/[\d.]+\/core:\/stable:\/v1\.36\/deb {2}kubelet 1\.36\.5-1\.1/,
+    );
     expect(result.all).to.match(/\nv1\.36\.5$/);
   });
 
