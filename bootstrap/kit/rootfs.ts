@@ -31,7 +31,7 @@ export interface RootfsSpec {
   readonly packages: readonly string[];
   readonly files?: readonly RootfsFile[];
   /**
-   * A shell script run with `chroot <rootfs> /bin/sh -es` after the files are written (no network inside:
+   * A shell script run with `chroot <rootfs> /bin/sh -e` after the files are written (no network inside:
    * install packages through `packages`, not here). For users, links, cleanup.
    */
   readonly postStep?: string;
@@ -63,7 +63,7 @@ export interface EnsureRootfsOptions {
  * Schema of the cache entry: bump when the way a rootfs is made changes (what is cleaned, how it is
  * tarred), so old entries are not taken for new ones.
  */
-const ROOTFS_SCHEMA = 1;
+const ROOTFS_SCHEMA = 2;
 
 /** The cache key of a spec: every input, packages sorted and deduplicated (their order changes nothing). */
 export function rootfsDigest(spec: RootfsSpec): string {
@@ -152,7 +152,7 @@ export async function ensureRootfs(spec: RootfsSpec, options: EnsureRootfsOption
       if (spec.postStep !== undefined) {
         const script = join(target, "kubelab-post-step.sh");
         await writeFile(script, spec.postStep);
-        await run("chroot", [target, "/bin/sh", "-es", "/kubelab-post-step.sh"], `post-step (${spec.name})`);
+        await run("chroot", [target, "/bin/sh", "-e", "/kubelab-post-step.sh"], `post-step (${spec.name})`);
         await rm(script);
       }
       // Image hygiene: no downloaded debs or package lists, no build host's resolver or name.
