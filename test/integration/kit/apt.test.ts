@@ -9,18 +9,12 @@ import { buildKit, type Kit } from "../../../bootstrap/kit/kit.ts";
 import { ensureSigningKey } from "../../../bootstrap/kit/repo.ts";
 import { ensureRootfs, type Rootfs } from "../../../bootstrap/kit/rootfs.ts";
 import { APT_CLIENT_ROOTFS, installScriptAptPart } from "./apt-client.ts";
-import { importRootfsImage, removeImage, runFileScript, runScriptIn } from "./podman.ts";
-import { requireSystemTool } from "../../../scripts/system-tools.ts";
+import { importRootfsImage, removeImage, runFileScript, runScriptIn, requireKitTools } from "./podman.ts";
 
 describe("kit: apt repository with real apt in an offline Debian", function () {
-  before(async () => {
-    await requireSystemTool("dpkg-deb");
-    await requireSystemTool("gpg");
-    await requireSystemTool("debootstrap");
-    await requireSystemTool("podman");
-  });
-
   this.timeout(60 * 60_000);
+
+  before(requireKitTools);
   let kit: Kit;
   let rootfs: Rootfs;
   let image: string;

@@ -2,6 +2,7 @@
 import { execa } from "execa";
 
 import type { Rootfs } from "../../../bootstrap/kit/rootfs.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 /** Every image and container the kit's tests make carries it, so a killed run's leftovers can be found. */
 export const KIT_TEST_LABEL = "kubelab.dev/test=kit";
@@ -77,4 +78,9 @@ export async function runScriptIn(
 /** A script that writes `text` to `path` and runs it with bash (a heredoc keeps its quoting as is). */
 export function runFileScript(path: string, text: string): string {
   return `cat > ${path} <<'KUBELAB_EOF'\n${text}KUBELAB_EOF\nbash ${path}`;
+}
+
+/** For a `before` hook: the tools building a kit and running its containers need (the same one-line message). */
+export async function requireKitTools(): Promise<void> {
+  for (const tool of ["dpkg-deb", "gpg", "debootstrap", "podman"]) await requireSystemTool(tool);
 }

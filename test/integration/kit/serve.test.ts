@@ -21,20 +21,15 @@ import {
   KIT_TEST_LABEL,
   podmanRunArgs,
   removeImage,
+  requireKitTools,
   runFileScript,
   runScriptIn,
 } from "./podman.ts";
-import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 describe("kit: the kit server on an --internal podman network", function () {
-  before(async () => {
-    await requireSystemTool("dpkg-deb");
-    await requireSystemTool("gpg");
-    await requireSystemTool("debootstrap");
-    await requireSystemTool("podman");
-  });
-
   this.timeout(60 * 60_000);
+
+  before(requireKitTools);
   const lab = `kit-test-${randomBytes(3).toString("hex")}`;
   const network = `kubelab-${lab}`;
   const subnetOctet = 100 + Math.floor(Math.random() * 150);
