@@ -1,12 +1,15 @@
 // Layers: our entries as a gzip tar blob (digest of the gzip, diff_id of the tar), and entries read from a
 // directory of this machine with the modes and owners an image needs, not the ones on disk.
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, mkdir, readdir, readlink, rename, stat, writeFile } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 
 import { ImageError } from "../errors.ts";
+import { readTextIfExists } from "../files.ts";
 import { MediaType, type Descriptor } from "./oci.ts";
 import { hashingCounter, type BlobStore } from "./store.ts";
 import { tarStream, type LayerEntry } from "./tar.ts";
@@ -22,20 +25,30 @@ export interface Layer {
  * times and owners, gzip without a name or time), so the digest is a fingerprint of the content.
  */
 export async function writeLayer(store: BlobStore, entries: readonly LayerEntry[]): Promise<Layer> {
+  return gzipLayer(store, Readable.from(tarStream(entries)));
+}
+
+/** Gzips a tar stream into the store: digest of the gzip, diff_id of the tar. */
+async function gzipLayer(store: BlobStore, tar: Readable): Promise<Layer> {
   const uncompressed = hashingCounter();
   const gzipped = new PassThrough();
   // pipeline destroys `gzipped` on a failure upstream, which fails putStream: one error, no blob.
-  const producing = pipeline(
-    Readable.from(tarStream(entries)),
-    uncompressed.transform,
-    createGzip({ level: 6 }),
-    gzipped,
-  );
+  const producing = pipeline(tar, uncompressed.transform, createGzip({ level: 6 }), gzipped);
   const [blob] = await Promise.all([store.putStream(gzipped), producing]);
   return {
     descriptor: { mediaType: MediaType.layerGzip, digest: blob.digest, size: blob.size },
     diffId: uncompressed.result().digest,
   };
+}
+
+/**
+ * A tar file of this machine as a gzip layer (a debootstrap rootfs), its entries as they are: cached by the
+ * file's path, size and mtime, so the gzip runs once per tarball.
+ */
+export async function tarballLayer(store: BlobStore, tarball: string): Promise<Layer> {
+  const info = await stat(tarball);
+  const key = digestOfParts(["tarball-layer", tarball, String(info.size), String(info.mtimeMs)]);
+  return cachedLayer(store, key, () => gzipLayer(store, createReadStream(tarball)));
 }
 
 export interface TreeOptions {
@@ -98,4 +111,35 @@ export function parentDirectories(
   return [...needed]
     .filter((path) => !present.has(path))
     .map((path) => ({ type: "directory", path, mode: 0o755 }));
+}
+
+/** A layer built once per key: the layer record under `layers/`, valid while its blob is in the store. */
+export async function cachedLayer(
+  store: BlobStore,
+  key: string,
+  build: () => Promise<Layer>,
+): Promise<Layer> {
+  const record = join(store.root, "layers", `${key.slice(7)}.json`);
+  const cached = await readTextIfExists(record);
+  if (cached !== undefined) {
+    const layer = JSON.parse(cached) as Layer;
+    if (await store.has(layer.descriptor.digest)) return layer;
+  }
+  const layer = await build();
+  await mkdir(join(store.root, "layers"), { recursive: true });
+  const temporary = `${record}.${process.pid}.tmp`;
+  await writeFile(temporary, JSON.stringify(layer));
+  await rename(temporary, record);
+  return layer;
+}
+
+/** A digest of several inputs, each length-prefixed (no two different lists hash alike): a cache key. */
+export function digestOfParts(parts: readonly (string | Uint8Array)[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) {
+    const bytes = typeof part === "string" ? Buffer.from(part) : part;
+    hash.update(`${bytes.length}:`);
+    hash.update(bytes);
+  }
+  return `sha256:${hash.digest("hex")}`;
 }

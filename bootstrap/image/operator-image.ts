@@ -14,7 +14,14 @@ import { finalStage, parseDockerfile, stageBase, type CopyStep, type FinalStage 
 import { parseDockerIgnore, type DockerIgnore } from "./dockerignore.ts";
 import { extractFiles } from "./extract.ts";
 import { writeImage, type StoredImage } from "./image.ts";
-import { parentDirectories, treeEntries, writeLayer, type Layer } from "./layer.ts";
+import {
+  cachedLayer,
+  digestOfParts,
+  parentDirectories,
+  treeEntries,
+  writeLayer,
+  type Layer,
+} from "./layer.ts";
 import { writeOciArchive } from "./layout.ts";
 import type { ContainerConfig, Descriptor, Platform } from "./oci.ts";
 import { formatReference, parseReference } from "./reference.ts";
@@ -281,30 +288,4 @@ function withParents(entries: readonly LayerEntry[]): LayerEntry[] {
     ),
     ...entries,
   ];
-}
-
-/** A layer built once per key: the layer record under `layers/`, valid while its blob is in the store. */
-async function cachedLayer(store: BlobStore, key: string, build: () => Promise<Layer>): Promise<Layer> {
-  const record = join(store.root, "layers", `${key.slice(7)}.json`);
-  const cached = await readTextIfExists(record);
-  if (cached !== undefined) {
-    const layer = JSON.parse(cached) as Layer;
-    if (await store.has(layer.descriptor.digest)) return layer;
-  }
-  const layer = await build();
-  await mkdir(join(store.root, "layers"), { recursive: true });
-  const temporary = `${record}.${process.pid}.tmp`;
-  await writeFile(temporary, JSON.stringify(layer));
-  await rename(temporary, record);
-  return layer;
-}
-
-function digestOfParts(parts: readonly (string | Uint8Array)[]): string {
-  const hash = createHash("sha256");
-  for (const part of parts) {
-    const bytes = typeof part === "string" ? Buffer.from(part) : part;
-    hash.update(`${bytes.length}:`);
-    hash.update(bytes);
-  }
-  return `sha256:${hash.digest("hex")}`;
 }
