@@ -65,7 +65,7 @@ export function kubeRouterImage(versions: KitVersions = KIT_VERSIONS): string {
 }
 
 /** One image of the kit: its reference, what it is built from, and how. */
-interface Recipe {
+export interface Recipe {
   readonly reference: string;
   /** For the README and the report: the sources, never a stand-in. */
   readonly builtFrom: string;
