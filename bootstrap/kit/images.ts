@@ -23,8 +23,10 @@ import {
   writeLayer,
   type Layer,
 } from "../image/layer.ts";
-import { writeOciArchive } from "../image/layout.ts";
+import { readImageArchive, writeOciArchive } from "../image/layout.ts";
 import type { Architecture, ContainerConfig, Descriptor, Platform } from "../image/oci.ts";
+import { formatReference, parseReference } from "../image/reference.ts";
+import type { RegistryClient } from "../image/registry.ts";
 import { BlobStore } from "../image/store.ts";
 import { Capability, fileCapabilities, type LayerEntry } from "../image/tar.ts";
 import { runProcess } from "../process.ts";
@@ -506,4 +508,31 @@ function nodeVersion(): string {
 function uniqueEntries(entries: readonly LayerEntry[]): LayerEntry[] {
   const seen = new Set<string>();
   return entries.filter((entry) => !seen.has(entry.path) && seen.add(entry.path) !== undefined);
+}
+
+/**
+ * Pushes the kit's images to a registry serving as the lab's mirror: each under its upstream repository and
+ * tag (registry.k8s.io/etcd:3.6.8-0 -> MIRROR/etcd:3.6.8-0), which is the path containerd asks a mirror for
+ * when hosts.toml names it for the upstream registry. `client` must have push credentials if the mirror
+ * asks for them; `mirror` is the registry's name as the client's endpoints know it ("10.89.0.1:5000").
+ */
+export async function pushToMirror(
+  images: readonly Pick<KitImage, "reference" | "archive">[],
+  mirror: string,
+  client: RegistryClient,
+  storeDir: string,
+): Promise<string[]> {
+  const store = new BlobStore(storeDir);
+  const pushed: string[] = [];
+  for (const image of images) {
+    const named = (await readImageArchive(image.archive, store)).find(
+      (candidate) => candidate.reference === image.reference,
+    );
+    if (named === undefined) throw new ImageError(`${image.archive} does not hold ${image.reference}`);
+    const upstream = parseReference(image.reference);
+    const target = formatReference({ ...upstream, registry: mirror, digest: undefined });
+    await client.push(store, named.descriptor, target);
+    pushed.push(target);
+  }
+  return pushed;
 }

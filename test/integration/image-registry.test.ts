@@ -12,6 +12,8 @@ import { writeLayer } from "../../bootstrap/image/layer.ts";
 import type { Platform } from "../../bootstrap/image/oci.ts";
 import { RegistryClient } from "../../bootstrap/image/registry.ts";
 import { BlobStore, DigestMismatchError } from "../../bootstrap/image/store.ts";
+import { buildKitImages, pushToMirror } from "../../bootstrap/kit/images.ts";
+import { KIT_VERSIONS, kubeadmImages } from "../../bootstrap/kit/versions.ts";
 import { startTestRegistry, type TestRegistry } from "../envtest/registry.ts";
 import { tempDir } from "../unit/helpers.ts";
 
@@ -150,6 +152,30 @@ describe("image/registry against docker-registry with token auth", function () {
       amd64,
     );
     expect(pulled.image.config.architecture).to.equal("amd64");
+  });
+
+  it("the kit's pause image pushed to the mirror is pulled by its upstream name through the mirror", async () => {
+    const pause = kubeadmImages(KIT_VERSIONS).find((reference) => reference.includes("/pause:")) ?? "";
+    const [image] = await buildKitImages({
+      outDir: join(dir, "kit-images"),
+      storeDir: join(dir, "kit-store"),
+      only: [pause],
+    });
+    const pushed = await pushToMirror(
+      image === undefined ? [] : [image],
+      registry.host,
+      client({ push: true }),
+      join(dir, "kit-store"),
+    );
+    expect(pushed).to.deep.equal([`${registry.host}/pause:${KIT_VERSIONS.pause}`]);
+    // What containerd does with hosts.toml: registry.k8s.io's requests go to the mirror, same repository path.
+    const throughMirror = new RegistryClient({
+      endpoints: { "registry.k8s.io": [registry.url] },
+      timeoutMs: 10_000,
+    });
+    const pulled = await throughMirror.pull(pause, new BlobStore(join(dir, "mirror-pull")), amd64);
+    expect(pulled.descriptor.digest).to.equal(image?.digest);
+    expect(pulled.image.config.config?.Entrypoint).to.deep.equal(["/pause"]);
   });
 
   it("a missing tag is a RegistryError with the status and a hint", async () => {
