@@ -47,6 +47,11 @@ export interface FinalStage {
   readonly labels: Readonly<Record<string, string>>;
   readonly env: readonly (readonly [string, string])[];
   readonly workdir: string | undefined;
+  /**
+   * The USER in effect when the last WORKDIR ran (undefined: none yet, the base image's user): the builder
+   * creates the WORKDIR directory owned by that user.
+   */
+  readonly workdirUser: string | undefined;
   readonly user: string | undefined;
   readonly exposedPorts: readonly string[];
   readonly entrypoint: readonly string[] | undefined;
@@ -122,6 +127,7 @@ export function finalStage(
   const exposedPorts: string[] = [];
   const configHistory: string[] = [];
   let workdir: string | undefined;
+  let workdirUser: string | undefined;
   let user: string | undefined;
   let entrypoint: string[] | undefined;
   let cmd: string[] | undefined;
@@ -150,6 +156,7 @@ export function finalStage(
       case "WORKDIR": {
         const path = value(instruction.text);
         workdir = path.startsWith("/") ? path : `${workdir ?? "/"}/${path}`.replace(/\/+/g, "/");
+        workdirUser = user;
         configHistory.push(`WORKDIR ${workdir}`);
         break;
       }
@@ -181,7 +188,19 @@ export function finalStage(
         );
     }
   }
-  return { base, copies, labels, env, workdir, user, exposedPorts, entrypoint, cmd, configHistory };
+  return {
+    base,
+    copies,
+    labels,
+    env,
+    workdir,
+    workdirUser,
+    user,
+    exposedPorts,
+    entrypoint,
+    cmd,
+    configHistory,
+  };
 }
 
 /** The image `stage` is built on, with `buildArgs` over the ARG defaults (as `--build-arg` does). */

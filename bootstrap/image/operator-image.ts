@@ -1,8 +1,7 @@
 // The operator image from this checkout without a container engine: the Dockerfile's final stage read from
 // the Dockerfile (base, COPY steps, config), the base and the etcd image from archives or a registry, the
 // production node_modules from `npm ci --omit=dev --ignore-scripts`, the rest from the build context.
-import { createHash } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -74,14 +73,15 @@ export async function buildOperatorImage(options: OperatorImageOptions): Promise
   const base = await resolver.resolve(stage.base, options.platform);
   progress(`base ${stage.base}: ${base.source}`);
   const stageImages = new Map<string, StoredImage>();
+  const owners = await workdirOwners(store, base.image, stage, join(options.cacheDir, ".passwd"));
   const layers: { layer: Layer; createdBy: string }[] = [];
   for (const copy of stage.copies) {
     const layer =
       copy.from === undefined
-        ? await contextLayer(store, options.checkout, ignore, copy)
+        ? await contextLayer(store, options.checkout, ignore, copy, owners)
         : copy.from === "dependencies"
-          ? await dependenciesLayer(store, options, copy)
-          : await imageCopyLayer(store, options, copy, await stageImage(copy.from));
+          ? await dependenciesLayer(store, options, copy, owners)
+          : await imageCopyLayer(store, options, copy, await stageImage(copy.from), owners);
     progress(`${copy.instruction}: ${layer.descriptor.digest.slice(7, 19)} (${layer.descriptor.size} bytes)`);
     layers.push({ layer, createdBy: copy.instruction });
   }
@@ -149,6 +149,7 @@ async function contextLayer(
   checkout: string,
   ignore: DockerIgnore,
   copy: CopyStep,
+  owners: DirectoryOwners,
 ): Promise<Layer> {
   const entries: LayerEntry[] = [];
   for (const source of copy.sources) {
@@ -179,7 +180,7 @@ async function contextLayer(
       });
     }
   }
-  return writeLayer(store, withParents(entries));
+  return writeLayer(store, withParents(entries, owners));
 }
 
 /** COPY --from=dependencies: `npm ci --omit=dev --ignore-scripts` of the lock file, for the image's platform. */
@@ -187,6 +188,7 @@ async function dependenciesLayer(
   store: BlobStore,
   options: OperatorImageOptions,
   copy: CopyStep,
+  owners: DirectoryOwners,
 ): Promise<Layer> {
   if (copy.sources.length !== 1 || copy.sources[0] !== "/build/node_modules") {
     throw new ImageError(`${copy.instruction}: the dependencies stage provides /build/node_modules only`);
@@ -194,16 +196,23 @@ async function dependenciesLayer(
   const packageJson = await readFile(join(options.checkout, "package.json"));
   const lock = await readFile(join(options.checkout, "package-lock.json"));
   const cpu = options.platform.architecture === "amd64" ? "x64" : "arm64";
-  const key = digestOfParts(["npm-ci-omit-dev", cpu, packageJson, lock, copy.destination]);
+  const key = digestOfParts([
+    "npm-ci-omit-dev",
+    cpu,
+    packageJson,
+    lock,
+    copy.destination,
+    JSON.stringify([...owners]),
+  ]);
   return cachedLayer(store, key, async () => {
     const work = await mkdtemp(join(tmpdir(), "kubelab-npm-"));
     try {
       await writeFile(join(work, "package.json"), packageJson);
       await writeFile(join(work, "package-lock.json"), lock);
       await (options.installDependencies ?? ((target) => npmCi(target, cpu, options)))(work);
-      return writeLayer(
+      return await writeLayer(
         store,
-        withParents(await treeEntries(join(work, "node_modules"), { at: strip(copy.destination) })),
+        withParents(await treeEntries(join(work, "node_modules"), { at: strip(copy.destination) }), owners),
       );
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -235,11 +244,13 @@ async function imageCopyLayer(
   options: OperatorImageOptions,
   copy: CopyStep,
   image: StoredImage,
+  owners: DirectoryOwners,
 ): Promise<Layer> {
   if (copy.sources.length > 1 && !copy.destination.endsWith("/")) {
     throw new ImageError(`${copy.instruction}: several sources need a directory destination ending in /`);
   }
   const key = digestOfParts([
+    JSON.stringify([...owners]),
     "copy-from-image",
     image.manifestDescriptor.digest,
     copy.instruction,
@@ -260,7 +271,7 @@ async function imageCopyLayer(
           mode: file.mode,
         };
       });
-      return await writeLayer(store, withParents(entries));
+      return await writeLayer(store, withParents(entries, owners));
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -278,14 +289,50 @@ function strip(path: string): string {
   return path.replace(/^\/+/, "").replace(/\/+$/, "");
 }
 
-/** The entries plus the parent directories they need, which COPY creates (root, 0755). */
-function withParents(entries: readonly LayerEntry[]): LayerEntry[] {
+/** Owners of directories the stage creates other than root's: the WORKDIR, made for the user in effect. */
+type DirectoryOwners = ReadonlyMap<string, { readonly uid: number; readonly gid: number }>;
+
+/**
+ * The WORKDIR's owner as the builder makes it: the user in effect when WORKDIR ran (a USER before it, else
+ * the base image's), numeric "uid[:gid]"; without a gid, the primary group /etc/passwd of the base gives
+ * that uid, else 0 (as the runtimes do for a uid without an entry).
+ */
+async function workdirOwners(
+  store: BlobStore,
+  base: StoredImage,
+  stage: FinalStage,
+  scratch: string,
+): Promise<DirectoryOwners> {
+  if (stage.workdir === undefined) return new Map();
+  const user = stage.workdirUser ?? base.config.config?.User ?? "";
+  if (user === "" || user === "0" || user === "root" || user === "0:0") return new Map();
+  const match = /^(\d+)(?::(\d+))?$/.exec(user);
+  if (match === null) {
+    throw new ImageError(
+      `the WORKDIR's user "${user}" is not numeric: bootstrap's assembly needs "uid[:gid]"`,
+    );
+  }
+  const uid = Number(match[1]);
+  let gid = match[2] === undefined ? undefined : Number(match[2]);
+  if (gid === undefined) {
+    const passwd = await extractFiles(store, base, ["/etc/passwd"], scratch).catch(() => undefined);
+    const text = passwd === undefined ? "" : await readFile(passwd.get("/etc/passwd")?.file ?? "", "utf8");
+    await rm(scratch, { recursive: true, force: true });
+    const entry = text.split("\n").find((line) => line.split(":")[2] === String(uid));
+    gid = entry === undefined ? 0 : Number(entry.split(":")[3] ?? 0);
+  }
+  return new Map([[strip(stage.workdir), { uid, gid }]]);
+}
+
+/** The entries plus the parent directories they need, which COPY creates (root, 0755; the WORKDIR its owner's). */
+function withParents(entries: readonly LayerEntry[], owners: DirectoryOwners = new Map()): LayerEntry[] {
   const present = new Set(entries.map((entry) => entry.path));
-  return [
-    ...parentDirectories(
-      entries.map((entry) => entry.path),
-      present,
-    ),
-    ...entries,
-  ];
+  const parents = parentDirectories(
+    entries.map((entry) => entry.path),
+    present,
+  ).map((entry) => ({ ...entry, ...(owners.get(entry.path) ?? {}) }));
+  const owned = entries.map((entry) =>
+    entry.type === "directory" && owners.has(entry.path) ? { ...entry, ...owners.get(entry.path) } : entry,
+  );
+  return [...parents, ...owned];
 }

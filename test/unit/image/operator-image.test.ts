@@ -48,7 +48,7 @@ async function baseArchives(dir: string): Promise<{ runtime: string; etcd: strin
     layers: [{ layer: runtimeLayer, createdBy: "base" }],
     config: {
       Env: BASE_ENV,
-      User: "0",
+      User: "65532",
       Entrypoint: ["/nodejs/bin/node"],
       Cmd: ["--version"],
       WorkingDir: "/",
@@ -195,6 +195,9 @@ describe("image/operator-image", function () {
     });
     expect(files.get("/app/bin/kubelab-operator.js")).to.include({ mode: 0o755, uid: 0, gid: 0 });
     expect(files.get("/app/operator/main.ts")).to.include({ mode: 0o644, uid: 0, gid: 0 });
+    // WORKDIR makes /app for the user in effect (the base's 65532, group from its /etc/passwd), as builders do.
+    expect(files.get("/app")).to.include({ type: "directory", uid: 65532, gid: 65532 });
+    expect(files.get("/app/bin")).to.include({ uid: 0, gid: 0 });
   });
 
   it("the same inputs give the same digest from the cache; a changed file gives another", async () => {
