@@ -5,17 +5,18 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "chai";
 
-import { RegistryError } from "../../bootstrap/errors.ts";
-import { freePorts } from "../../bootstrap/controlplane/ports.ts";
-import { readImage, writeImage, writeIndex } from "../../bootstrap/image/image.ts";
-import { writeLayer } from "../../bootstrap/image/layer.ts";
-import type { Platform } from "../../bootstrap/image/oci.ts";
-import { RegistryClient } from "../../bootstrap/image/registry.ts";
-import { BlobStore, DigestMismatchError } from "../../bootstrap/image/store.ts";
-import { buildKitImages, pushToMirror } from "../../bootstrap/kit/images.ts";
-import { KIT_VERSIONS, kubeadmImages } from "../../bootstrap/kit/versions.ts";
-import { startTestRegistry, type TestRegistry } from "../envtest/registry.ts";
-import { tempDir } from "../unit/helpers.ts";
+import { RegistryError } from "../../../bootstrap/errors.ts";
+import { freePorts } from "../../../bootstrap/controlplane/ports.ts";
+import { readImage, writeImage, writeIndex } from "../../../bootstrap/image/image.ts";
+import { writeLayer } from "../../../bootstrap/image/layer.ts";
+import type { Platform } from "../../../bootstrap/image/oci.ts";
+import { RegistryClient } from "../../../bootstrap/image/registry.ts";
+import { BlobStore, DigestMismatchError } from "../../../bootstrap/image/store.ts";
+import { buildKitImages, pushToMirror } from "../../../bootstrap/kit/images.ts";
+import { KIT_VERSIONS, kubeadmImages } from "../../../bootstrap/kit/versions.ts";
+import { startTestRegistry, type TestRegistry } from "../../envtest/registry.ts";
+import { tempDir } from "../../unit/helpers.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const amd64: Platform = { os: "linux", architecture: "amd64" };
 const arm64: Platform = { os: "linux", architecture: "arm64" };
@@ -38,6 +39,8 @@ describe("image/registry against docker-registry with token auth", function () {
   let dir: string;
 
   before(async () => {
+    await requireSystemTool("docker-registry");
+    await requireSystemTool("gcc");
     dir = await tempDir("kubelab-registry-");
     registry = await startTestRegistry(join(dir, "registry"));
   });

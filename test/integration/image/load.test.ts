@@ -7,11 +7,12 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { ManagedProcess } from "../../bootstrap/controlplane/process.ts";
-import { loadIntoPodmanNode } from "../../bootstrap/image/load.ts";
-import { buildKitImages, operatorBaseImages } from "../../bootstrap/kit/images.ts";
-import { kitPaths } from "../../bootstrap/kit/kit.ts";
-import { KIT_VERSIONS } from "../../bootstrap/kit/versions.ts";
+import { ManagedProcess } from "../../../bootstrap/controlplane/process.ts";
+import { loadIntoPodmanNode } from "../../../bootstrap/image/load.ts";
+import { buildKitImages, operatorBaseImages } from "../../../bootstrap/kit/images.ts";
+import { kitPaths } from "../../../bootstrap/kit/kit.ts";
+import { KIT_VERSIONS } from "../../../bootstrap/kit/versions.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const RUN = ["--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
@@ -29,6 +30,10 @@ describe("image/load into a podman node container, for real", function () {
     (await execa("ctr", ["--address", socket, "--namespace", "k8s.io", ...args], { timeout: 60_000 })).stdout;
 
   before(async () => {
+    await requireSystemTool("podman");
+    await requireSystemTool("containerd");
+    await requireSystemTool("ctr");
+    await requireSystemTool("debootstrap");
     work = await mkdtemp(join(tmpdir(), "kubelab-image-load-"));
     socket = join(work, "containerd.sock");
     const images = await buildKitImages({ outDir: kitPaths().images, only: [base, etcd] });

@@ -7,16 +7,17 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { listImageFiles } from "../../bootstrap/image/extract.ts";
-import { readImage } from "../../bootstrap/image/image.ts";
-import { readImageArchive } from "../../bootstrap/image/layout.ts";
-import type { ContainerConfig, Platform } from "../../bootstrap/image/oci.ts";
-import { buildOperatorImage, type OperatorImage } from "../../bootstrap/image/operator-image.ts";
-import { BlobStore } from "../../bootstrap/image/store.ts";
-import { buildKitImages, operatorBaseImages } from "../../bootstrap/kit/images.ts";
-import { kitPaths } from "../../bootstrap/kit/kit.ts";
-import { KIT_VERSIONS } from "../../bootstrap/kit/versions.ts";
-import { REPO } from "../unit/helpers.ts";
+import { listImageFiles } from "../../../bootstrap/image/extract.ts";
+import { readImage } from "../../../bootstrap/image/image.ts";
+import { readImageArchive } from "../../../bootstrap/image/layout.ts";
+import type { ContainerConfig, Platform } from "../../../bootstrap/image/oci.ts";
+import { buildOperatorImage, type OperatorImage } from "../../../bootstrap/image/operator-image.ts";
+import { BlobStore } from "../../../bootstrap/image/store.ts";
+import { buildKitImages, operatorBaseImages } from "../../../bootstrap/kit/images.ts";
+import { kitPaths } from "../../../bootstrap/kit/kit.ts";
+import { KIT_VERSIONS } from "../../../bootstrap/kit/versions.ts";
+import { REPO } from "../../unit/helpers.ts";
+import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const platform: Platform = { os: "linux", architecture: "amd64" };
 const ETCD = `registry.k8s.io/etcd:${KIT_VERSIONS.etcdImageTag}`;
@@ -48,6 +49,8 @@ describe("operator image: podman build of the Dockerfile equals bootstrap's asse
   const loaded: string[] = [];
 
   before(async () => {
+    await requireSystemTool("podman");
+    await requireSystemTool("debootstrap");
     work = await mkdtemp(join(tmpdir(), "kubelab-operator-image-"));
     const images = await buildKitImages({
       outDir: kitPaths().images,
