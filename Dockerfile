@@ -39,7 +39,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-# The base the image was really built on (the default above, or the image a build argument named).
+# RUNTIME_IMAGE again, for the base.name label: the base really used (the default, or a build argument).
 ARG RUNTIME_IMAGE
 LABEL org.opencontainers.image.title="kubelab-operator" \
   org.opencontainers.image.description="Reconciles LabCluster objects: node health, Calico and CoreDNS restoration, verified etcd snapshots." \
