@@ -1,7 +1,12 @@
 // Where the base images of an assembly come from, in order: image archives given on the command line, then
 // the registry (lab.yaml's mirrors first); a reference pinned by digest must resolve to exactly that digest.
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+
 import { ImageError } from "../errors.ts";
-import { readImage, type StoredImage } from "./image.ts";
+import { readTextIfExists, writeFileAtomic } from "../files.ts";
+import { blobClosure, readImage, type StoredImage } from "./image.ts";
+import { digestOfParts } from "./layer.ts";
 import { readImageArchive, type NamedImage } from "./layout.ts";
 import { platformKey, type Platform } from "./oci.ts";
 import { formatReference, parseReference } from "./reference.ts";
@@ -79,12 +84,41 @@ export class BaseImageResolver {
     });
   }
 
+  /**
+   * An archive's images, read into the store once per archive file (path, size and mtime): a record under
+   * `archives/` names them, valid while every blob they reach is still in the store.
+   */
+  private async readArchive(path: string): Promise<NamedImage[]> {
+    const info = await stat(path);
+    const key = digestOfParts(["image-archive", path, String(info.size), String(info.mtimeMs)]);
+    const record = join(this.store.root, "archives", `${key.slice("sha256:".length)}.json`);
+    const cached = await readTextIfExists(record);
+    if (cached !== undefined) {
+      const images = JSON.parse(cached) as NamedImage[];
+      if (await this.allStored(images)) return images;
+    }
+    const images = await readImageArchive(path, this.store);
+    await writeFileAtomic(record, JSON.stringify(images));
+    return images;
+  }
+
+  /** Whether every blob the images reach is in the store (a manifest that is missing counts as no). */
+  private async allStored(images: readonly NamedImage[]): Promise<boolean> {
+    try {
+      for (const image of images) {
+        for (const blob of await blobClosure(this.store, image.descriptor)) {
+          if (!(await this.store.has(blob.digest))) return false;
+        }
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async readArchives(): Promise<{ path: string; images: NamedImage[] }[]> {
     this.archiveImages ??= Promise.all(
-      (this.sources.archives ?? []).map(async (path) => ({
-        path,
-        images: await readImageArchive(path, this.store),
-      })),
+      (this.sources.archives ?? []).map(async (path) => ({ path, images: await this.readArchive(path) })),
     );
     return this.archiveImages;
   }

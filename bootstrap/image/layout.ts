@@ -1,7 +1,7 @@
 // OCI image layouts and archives: written from a BlobStore (a directory, or one deterministic tar that
 // `podman load` and `ctr images import` take), and read back into a store with every blob's digest checked.
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -70,7 +70,7 @@ async function layoutEntries(store: BlobStore, images: readonly NamedImage[]): P
     entries.push({
       type: "file",
       path: `blobs/sha256/${digestHex(descriptor.digest)}`,
-      content: { fromFile: store.path(descriptor.digest) },
+      content: { fromFile: store.path(descriptor.digest), digest: descriptor.digest },
     });
   }
   return entries;
@@ -88,8 +88,12 @@ export async function writeOciArchive(
   const entries = await layoutEntries(store, images);
   await mkdir(dirname(file), { recursive: true });
   const temporary = `${file}.tmp-${process.pid}`;
-  await pipeline(Readable.from(tarStream(entries)), createWriteStream(temporary));
-  await rename(temporary, file);
+  try {
+    await pipeline(Readable.from(tarStream(entries)), createWriteStream(temporary));
+    await rename(temporary, file);
+  } finally {
+    await rm(temporary, { force: true });
+  }
 }
 
 /** The archive's bytes as a stream (for `ctr images import -` on a node's stdin), without a file. */

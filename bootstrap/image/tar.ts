@@ -1,5 +1,6 @@
 // A deterministic tar writer for image layers: our entries, our modes and owners, fixed times, PAX records
 // for long names and for xattrs (file capabilities), streamed so a 100 MB binary never sits in memory.
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 
@@ -25,8 +26,12 @@ export interface DirectoryEntry extends EntryOwner {
 export interface FileEntry extends EntryOwner {
   readonly type: "file";
   readonly path: string;
-  /** The bytes: given here, or read from a file on this machine (streamed). */
-  readonly content: Uint8Array | { readonly fromFile: string };
+  /**
+   * The bytes: given here, or read from a file on this machine (streamed). With `digest`, the file's bytes
+   * are checked as they stream and the tar fails at the end of a file that does not match (a blob whose
+   * cached copy was damaged is never passed on).
+   */
+  readonly content: Uint8Array | { readonly fromFile: string; readonly digest?: string };
   /** Default 0o644. */
   readonly mode?: number;
   /**
@@ -61,12 +66,20 @@ export async function* tarStream(entries: readonly LayerEntry[]): AsyncGenerator
         yield entry.content;
       } else {
         let read = 0;
+        const hash = entry.content.digest === undefined ? undefined : createHash("sha256");
         for await (const chunk of createReadStream(entry.content.fromFile)) {
           read += (chunk as Buffer).length;
+          hash?.update(chunk as Buffer);
           yield chunk as Buffer;
         }
         if (read !== size) {
           throw new ImageError(`${entry.content.fromFile} changed size while it was written to a layer`);
+        }
+        const actual = hash === undefined ? undefined : `sha256:${hash.digest("hex")}`;
+        if (actual !== undefined && actual !== entry.content.digest) {
+          throw new ImageError(`${entry.content.fromFile} is ${actual}, not ${entry.content.digest ?? ""}`, {
+            hint: "the image cache is damaged: delete it (.kubelab/cache/images/) and run the command again",
+          });
         }
       }
       const padding = (BLOCK - (size % BLOCK)) % BLOCK;

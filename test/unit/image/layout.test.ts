@@ -1,6 +1,6 @@
 // Images written to a store and to OCI archives, read back with every digest checked: round trips keep the
 // digests, the same inputs give the same bytes, a corrupted blob is refused, and indexes resolve by platform.
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { Readable } from "node:stream";
@@ -104,14 +104,33 @@ describe("image/layout", () => {
     const manifest = await store.readJson<{ layers: { digest: string }[] }>(descriptor);
     const layerDigest = manifest.layers[0]?.digest ?? "";
     // Corrupt the layer blob inside the archive: same size, one byte changed.
-    const blob = await readFile(store.path(layerDigest));
-    blob[blob.length - 5] = (blob[blob.length - 5] ?? 0) ^ 0xff;
-    await writeFile(store.path(layerDigest), blob);
     await writeOciArchive(join(dir, "bad.tar"), store, [{ reference: "x/y:z", descriptor }]);
+    const archive = await readFile(join(dir, "bad.tar"));
+    const blob = await readFile(store.path(layerDigest));
+    const at = archive.indexOf(blob);
+    expect(at).to.be.greaterThan(0);
+    archive[at + blob.length - 5] = (archive[at + blob.length - 5] ?? 0) ^ 0xff;
+    await writeFile(join(dir, "bad.tar"), archive);
     const other = new BlobStore(join(dir, "b"));
     const error = await readImageArchive(join(dir, "bad.tar"), other).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(DigestMismatchError);
     expect(await other.has(layerDigest)).to.equal(false);
+  });
+
+  it("refuses to write an archive from a store whose blob was damaged, and leaves no archive", async () => {
+    const dir = await tempDir();
+    const store = new BlobStore(join(dir, "a"));
+    const descriptor = await sampleImage(store);
+    const manifest = await store.readJson<{ layers: { digest: string }[] }>(descriptor);
+    const path = store.path(manifest.layers[0]?.digest ?? "");
+    const blob = await readFile(path);
+    blob[10] = (blob[10] ?? 0) ^ 0xff;
+    await writeFile(path, blob);
+    const error = await writeOciArchive(join(dir, "out.tar"), store, [
+      { reference: "x/y:z", descriptor },
+    ]).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ImageError).with.property("hint").that.includes("delete it");
+    expect(await readdir(dir)).to.deep.equal(["a"]);
   });
 
   it("an index resolves each platform to its own manifest and names what it has when one is missing", async () => {
