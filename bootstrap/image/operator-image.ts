@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { ImageError } from "../errors.ts";
-import { readTextIfExists } from "../files.ts";
+import { readTextIfExists, writeFileAtomic } from "../files.ts";
 import { runProcess } from "../process.ts";
 import { BaseImageResolver, type BaseImageSources } from "./base-images.ts";
 import { finalStage, parseDockerfile, stageBase, type CopyStep, type FinalStage } from "./dockerfile.ts";
@@ -315,11 +315,23 @@ async function workdirOwners(
   const uid = Number(match[1]);
   let gid = match[2] === undefined ? undefined : Number(match[2]);
   if (gid === undefined) {
-    const passwd = await extractFiles(store, base, ["/etc/passwd"], scratch).catch(() => undefined);
-    const text = passwd === undefined ? "" : await readFile(passwd.get("/etc/passwd")?.file ?? "", "utf8");
-    await rm(scratch, { recursive: true, force: true });
-    const entry = text.split("\n").find((line) => line.split(":")[2] === String(uid));
-    gid = entry === undefined ? 0 : Number(entry.split(":")[3] ?? 0);
+    // Reading /etc/passwd means reading every base layer: once per base image, then from a record.
+    const record = join(
+      store.root,
+      "layers",
+      `passwd-gid-${base.manifestDescriptor.digest.slice(7)}-${uid}.json`,
+    );
+    const cached = await readTextIfExists(record);
+    if (cached !== undefined) {
+      gid = Number(cached);
+    } else {
+      const passwd = await extractFiles(store, base, ["/etc/passwd"], scratch).catch(() => undefined);
+      const text = passwd === undefined ? "" : await readFile(passwd.get("/etc/passwd")?.file ?? "", "utf8");
+      await rm(scratch, { recursive: true, force: true });
+      const entry = text.split("\n").find((line) => line.split(":")[2] === String(uid));
+      gid = entry === undefined ? 0 : Number(entry.split(":")[3] ?? 0);
+      await writeFileAtomic(record, String(gid));
+    }
   }
   return new Map([[strip(stage.workdir), { uid, gid }]]);
 }
