@@ -126,3 +126,27 @@ export class InterruptedError extends KubelabError {
     super(`interrupted by ${signal}`, { hint: "run the same command again to resume where it stopped" });
   }
 }
+
+/**
+ * An image could not be built, read or loaded: a bad layer entry, an archive that is not an OCI image, a
+ * Dockerfile stage bootstrap cannot assemble, or a base image neither the registry, a mirror nor an archive
+ * given on the command line provides (the hint says which to provide).
+ */
+export class ImageError extends KubelabError {
+  readonly exitCode = ExitCode.failure;
+}
+
+/**
+ * A registry answered with an error, refused the credentials, or sent content whose digest is not the one
+ * asked for (never used: a corrupted or tampered blob is an error, not a retry).
+ */
+export class RegistryError extends KubelabError {
+  readonly exitCode = ExitCode.failure;
+  /** The HTTP status, when the registry answered. */
+  readonly status: number | undefined;
+
+  constructor(message: string, options: { status?: number; cause?: unknown; hint?: string } = {}) {
+    super(message, options);
+    this.status = options.status;
+  }
+}

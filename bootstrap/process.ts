@@ -28,6 +28,8 @@ export interface RunProcessOptions {
   readonly missingToolHint?: string;
   /** Short name of the command in errors ("vagrant up m-k8s"); default the program and its arguments. */
   readonly label?: string;
+  /** A file streamed to the child's stdin (an image archive for `ctr images import -`); default no stdin. */
+  readonly stdinFile?: string;
 }
 
 export interface ProcessResult {
@@ -70,7 +72,7 @@ export async function runProcess(
     cancelSignal: options.signal,
     killSignal: options.killSignal ?? "SIGTERM",
     forceKillAfterDelay: options.forceKillAfterMs ?? 10_000,
-    stdin: "ignore",
+    ...(options.stdinFile === undefined ? { stdin: "ignore" as const } : { inputFile: options.stdinFile }),
     stdout: options.secretStdout === true ? "pipe" : { transform: tap("stdout") },
     stderr: { transform: tap("stderr") },
     reject: false,

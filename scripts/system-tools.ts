@@ -40,6 +40,14 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
     aptPackage: "debootstrap",
     neededBy: "the offline kit's Debian root filesystems",
   },
+  {
+    command: "docker-registry",
+    aptPackage: "docker-registry",
+    neededBy: "the registry client's tests (a real registry with token auth on 127.0.0.1)",
+  },
+  { command: "containerd", aptPackage: "containerd", neededBy: "the image import into a node's containerd" },
+  { command: "ctr", aptPackage: "containerd", neededBy: "the image import into a node's containerd" },
+  { command: "gcc", aptPackage: "gcc", neededBy: "the kit's pause image (pause.c, built static)" },
 ];
 
 /** The one line that names missing tools and the command that installs them. */

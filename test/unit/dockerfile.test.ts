@@ -5,6 +5,7 @@ import { join, relative } from "node:path";
 import { expect } from "chai";
 
 import { COMPONENT_VERSIONS } from "../../bootstrap/controlplane/versions.ts";
+import { parseDockerfile as parseImageDockerfile } from "../../bootstrap/image/dockerfile.ts";
 import { REPO } from "./helpers.ts";
 
 interface Instruction {
@@ -14,45 +15,23 @@ interface Instruction {
 }
 
 interface Stage {
+  /** The base with the ARG defaults expanded. */
   readonly from: string;
   readonly name: string | undefined;
   readonly instructions: Instruction[];
 }
 
-/** Instructions with continuation lines joined and comments dropped; enough for this Dockerfile's shape. */
-function parseDockerfile(text: string): { args: Map<string, string>; stages: Stage[] } {
-  const instructions: Instruction[] = [];
-  let pending = "";
-  let start = 0;
-  text.split("\n").forEach((raw, index) => {
-    const line = raw.trim();
-    if (pending === "" && (line === "" || line.startsWith("#"))) return;
-    if (pending === "") start = index + 1;
-    if (line.startsWith("#")) return;
-    if (line.endsWith("\\")) {
-      pending += `${line.slice(0, -1)} `;
-      return;
-    }
-    const whole = pending + line;
-    pending = "";
-    const match = /^(\S+)\s*(.*)$/.exec(whole);
-    if (match) instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!, line: start });
-  });
-  const args = new Map<string, string>();
-  const stages: Stage[] = [];
-  for (const instruction of instructions) {
-    if (instruction.keyword === "FROM") {
-      const [image = "", , name] = instruction.args.split(/\s+/);
-      const resolved = image.replace(/^\$\{(\w+)\}$/, (_, key: string) => args.get(key) ?? "");
-      stages.push({ from: resolved, name, instructions: [] });
-    } else if (stages.length === 0 && instruction.keyword === "ARG") {
-      const [key = "", value = ""] = instruction.args.split("=");
-      args.set(key, value);
-    } else {
-      stages.at(-1)?.instructions.push(instruction);
-    }
-  }
-  return { args, stages };
+/** The Dockerfile as bootstrap's assembly reads it (one parser for the image and for these checks). */
+function parseDockerfile(text: string): { args: ReadonlyMap<string, string | undefined>; stages: Stage[] } {
+  const parsed = parseImageDockerfile(text);
+  return {
+    args: parsed.globalArgs,
+    stages: parsed.stages.map((stage) => ({
+      from: stage.base,
+      name: stage.name,
+      instructions: stage.instructions.map((i) => ({ keyword: i.keyword, args: i.text, line: i.line })),
+    })),
+  };
 }
 
 /** Every .ts/.js file under `dir`. */
@@ -83,11 +62,19 @@ describe("Dockerfile (operator image)", () => {
 
   it("takes etcdctl and etcdutl from the upstream etcd image of the cluster's etcd release", () => {
     const etcd = dockerfile.stages.find((stage) => stage.name === "etcd");
-    expect(etcd?.from).to.equal(`registry.k8s.io/etcd:${COMPONENT_VERSIONS.etcd.replace(/^v/, "")}-0`);
+    expect(etcd?.from.split("@")[0]).to.equal(
+      `registry.k8s.io/etcd:${COMPONENT_VERSIONS.etcd.replace(/^v/, "")}-0`,
+    );
     const copies = of(runtime, "COPY").filter((copy) => copy.args.startsWith("--from=etcd "));
     expect(copies.map((copy) => copy.args)).to.deep.equal([
       "--from=etcd /usr/local/bin/etcdctl /usr/local/bin/etcdutl /usr/local/bin/",
     ]);
+  });
+
+  it("pins every base image by digest, so a moved tag cannot change what is built", () => {
+    expect([...dockerfile.args.keys()]).to.deep.equal(["NODE_BUILD_IMAGE", "RUNTIME_IMAGE", "ETCD_IMAGE"]);
+    for (const stage of dockerfile.stages)
+      expect(stage.from).to.match(/^[^@\s]+:[\w.-]+@sha256:[0-9a-f]{64}$/);
   });
 
   it("runs on Node 24, the project's runtime, and installs with npm only in a build stage", async () => {
