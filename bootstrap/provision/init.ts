@@ -11,11 +11,16 @@ export const NODE_CONFIG_DIR = "/etc/kubernetes/kubelab";
  * caller writes it with mode 0600). A finished init is recorded by a marker and not repeated; an init that
  * failed half-way is reset first, since kubeadm refuses to run over its own leftovers. The token is never
  * printed (`--skip-token-print`). The user who ran the script through sudo (vagrant) gets ~/.kube/config.
+ * What kubeadm must know of the host (cgroup v1) comes from kubeadm_host_facts, detected on the node.
  */
 export function renderInitScript(lab: Lab, token: string): string {
-  return `${scriptHeader("init", lab, lab.controlPlane, [
-    "Creates the cluster with kubeadm init and gives the admin kubeconfig to the ssh user.",
-  ])}
+  return `${scriptHeader(
+    "init",
+    lab,
+    lab.controlPlane,
+    ["Creates the cluster with kubeadm init and gives the admin kubeconfig to the ssh user."],
+    ["kubeadm_host_facts"],
+  )}
 CONFIG_DIR=${NODE_CONFIG_DIR}
 CONFIG=$CONFIG_DIR/kubeadm-init.yaml
 DONE_MARKER=$CONFIG_DIR/init.done
@@ -47,8 +52,9 @@ else
     sed "s/${INSTALLED_KUBEADM_VERSION}/$kubeadm_version/" >"$CONFIG" <<'EOF'
 ${renderInitConfiguration(lab, token)}EOF
   )
+  kubeadm_host_facts
   log "kubeadm init (kubeadm $kubeadm_version)"
-  kubeadm init --config "$CONFIG" --skip-token-print
+  kubeadm init --config "$CONFIG" --skip-token-print "\${KUBEADM_FLAGS[@]}"
   touch "$DONE_MARKER"
 fi
 

@@ -15,6 +15,15 @@ describe("provision/init", () => {
     expect(script).not.to.contain("--token ");
   });
 
+  it("learns what kubeadm needs of the host on the node and passes it to kubeadm init", () => {
+    expect(script).to.contain(
+      'kubeadm_host_facts\n  log "kubeadm init (kubeadm $kubeadm_version)"\n  kubeadm init --config "$CONFIG" --skip-token-print "${KUBEADM_FLAGS[@]}"\n',
+    );
+    expect(renderInitConfiguration(lab, FIXED_TOKEN)).to.contain(
+      "patches:\n  directory: /etc/kubernetes/kubelab/patches\n",
+    );
+  });
+
   it("writes the config owner-only and fills in the installed kubeadm's version", () => {
     expect(script).to.match(
       /umask 077\n\s+sed "s\/@INSTALLED_KUBEADM_VERSION@\/\$kubeadm_version\/" >"\$CONFIG"/,
