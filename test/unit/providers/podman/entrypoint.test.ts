@@ -1,0 +1,92 @@
+// The node entrypoint: cgroup v1 paths bound under the container's own path, the Service route, then exec.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "chai";
+import { execa } from "execa";
+
+import { tempDir } from "../../helpers.ts";
+import { NODE_CONTAINER_MOUNTINFO } from "./fixtures.ts";
+
+const ENTRYPOINT = fileURLToPath(
+  new URL("../../../../bootstrap/providers/podman/entrypoint.sh", import.meta.url),
+);
+
+/**
+ * Runs the entrypoint with the system calls it makes replaced by recording fakes (mount, mountpoint,
+ * mkdir, stat, ip, systemd-machine-id-setup) and its /proc and /etc files by temp copies.
+ */
+async function runEntrypoint(options: { filesystem: string; routeKnown: boolean; serviceCidr?: string }) {
+  const dir = await tempDir();
+  await writeFile(join(dir, "mountinfo"), NODE_CONTAINER_MOUNTINFO);
+  await writeFile(join(dir, "machine-id"), "");
+  const source = (await readFile(ENTRYPOINT, "utf8"))
+    .replaceAll("/proc/self/mountinfo", join(dir, "mountinfo"))
+    .replaceAll("/etc/machine-id", join(dir, "machine-id"));
+  const fakes = `
+mount() { echo "MOUNT $*"; }
+mountpoint() { return 1; }
+mkdir() { echo "MKDIR $*"; }
+stat() { echo ${options.filesystem}; }
+systemd-machine-id-setup() { echo 0123456789abcdef0123456789abcdef >"${join(dir, "machine-id")}"; }
+ip() {
+  case "$*" in
+    "-4 route get "*) ${options.routeKnown ? "return 0" : "return 2"} ;;
+    "-o -4 route show scope link") echo "192.168.56.0/24 dev eth0 proto kernel scope link src 192.168.56.10" ;;
+    *) echo "IP $*" ;;
+  esac
+}
+`;
+  const script = source.replace("\ninfo() {", `\n${fakes}\ninfo() {`);
+  await writeFile(join(dir, "entrypoint"), script);
+  return execa("bash", [join(dir, "entrypoint"), "echo", "EXEC"], {
+    env: options.serviceCidr === undefined ? {} : { KUBELAB_SERVICE_CIDR: options.serviceCidr },
+    all: true,
+  });
+}
+
+describe("providers/podman/entrypoint", () => {
+  it("on cgroup v1 binds each hierarchy at the container's own path, except the stacked whole name=systemd tree", async () => {
+    const { stdout } = await runEntrypoint({ filesystem: "tmpfs", routeKnown: true });
+    const mounts = stdout.split("\n").filter((line) => line.startsWith("MOUNT --bind"));
+    expect(mounts.sort()).to.deep.equal([
+      "MOUNT --bind /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu/libpod_parent/libpod-ab12",
+      "MOUNT --bind /sys/fs/cgroup/memory /sys/fs/cgroup/memory/libpod_parent/libpod-ab12",
+      "MOUNT --bind /sys/fs/cgroup/net_cls,net_prio /sys/fs/cgroup/net_cls,net_prio/libpod_parent/libpod-ab12",
+    ]);
+    expect(stdout).to.contain("MOUNT --make-rshared /");
+    expect(stdout.trim().split("\n").at(-1)).to.equal("EXEC");
+  });
+
+  it("on cgroup v2 binds nothing", async () => {
+    const { stdout } = await runEntrypoint({ filesystem: "cgroup2fs", routeKnown: true });
+    expect(stdout).not.to.contain("MOUNT --bind");
+  });
+
+  it("routes the Service CIDR on-link when the node has no route for it, and leaves a routed node alone", async () => {
+    const unrouted = await runEntrypoint({
+      filesystem: "tmpfs",
+      routeKnown: false,
+      serviceCidr: "10.96.0.0/12",
+    });
+    expect(unrouted.stdout).to.contain("IP -4 route add 10.96.0.0/12 dev eth0");
+    const routed = await runEntrypoint({
+      filesystem: "tmpfs",
+      routeKnown: true,
+      serviceCidr: "10.96.0.0/12",
+    });
+    expect(routed.stdout).not.to.contain("route add");
+    const unset = await runEntrypoint({ filesystem: "tmpfs", routeKnown: false });
+    expect(unset.stdout).not.to.contain("route add");
+  });
+
+  it("gives an image's empty machine id a fresh one", async () => {
+    const { all } = await runEntrypoint({ filesystem: "tmpfs", routeKnown: true });
+    expect(all).to.contain("machine id 0123456789abcdef0123456789abcdef");
+  });
+
+  it("passes shellcheck", async () => {
+    const lint = await execa("shellcheck", ["--severity=style", ENTRYPOINT], { reject: false });
+    expect(lint.exitCode, lint.stdout).to.equal(0);
+  });
+});
