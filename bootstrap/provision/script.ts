@@ -62,7 +62,7 @@ apt_get() {
 # boxes run cgroup v2 and get neither) the kubelet (1.35+) starts only with failCgroupV1: false, and
 # kubeadm's SystemVerification preflight check fails: it is the one check skipped, and only there.
 kubeadm_host_facts() {
-  local patch=${KUBEADM_PATCHES_DIR}/kubeletconfiguration+merge.yaml
+  local patch=${KUBEADM_PATCHES_DIR}/kubeletconfiguration.yaml
   install -d -m 0700 ${KUBEADM_PATCHES_DIR}
   KUBEADM_FLAGS=()
   if [[ $(stat -f -c %T /sys/fs/cgroup) == cgroup2fs ]]; then

@@ -60,7 +60,7 @@ printf 'flags=%s\\n' "\${KUBEADM_FLAGS[*]}"
       await writeFile(join(dir, "t.sh"), script);
       return (await execa("bash", [join(dir, "t.sh")])).stdout;
     };
-    const patch = join(patches, "kubeletconfiguration+merge.yaml");
+    const patch = join(patches, "kubeletconfiguration.yaml");
     // A hybrid v1 host: /sys/fs/cgroup is a tmpfs holding the v1 hierarchies.
     expect(await facts("tmpfs")).to.contain("flags=--ignore-preflight-errors=SystemVerification");
     expect(await readFile(patch, "utf8")).to.equal("failCgroupV1: false\n");

@@ -12,7 +12,7 @@ fail() { printf 'kubelab: %s\n' "$*" >&2; exit 1; }
 # boxes run cgroup v2 and get neither) the kubelet (1.35+) starts only with failCgroupV1: false, and
 # kubeadm's SystemVerification preflight check fails: it is the one check skipped, and only there.
 kubeadm_host_facts() {
-  local patch=/etc/kubernetes/kubelab/patches/kubeletconfiguration+merge.yaml
+  local patch=/etc/kubernetes/kubelab/patches/kubeletconfiguration.yaml
   install -d -m 0700 /etc/kubernetes/kubelab/patches
   KUBEADM_FLAGS=()
   if [[ $(stat -f -c %T /sys/fs/cgroup) == cgroup2fs ]]; then
