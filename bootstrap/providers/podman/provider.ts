@@ -2,21 +2,18 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 
-import type { EtcdSnapshot } from "../../../operator/api/etcdsnapshot.ts";
 import { ensureRootfs, rootfsDigest } from "../../kit/rootfs.ts";
-import type { Lab, LabNode } from "../../config.ts";
+import type { Lab, LabNode } from "../../lab/config.ts";
 import { CommandError, StateError, UsageError } from "../../errors.ts";
 import { FileMode, writeFileAtomic } from "../../files.ts";
-import { networksOverlap, parseCidr } from "../../ipv4.ts";
-import { API_SERVER_PORT } from "../../kubeadm.ts";
+import { networksOverlap, parseCidr } from "../../lab/ipv4.ts";
+import { API_SERVER_PORT } from "../../provision/kubeadm.ts";
 import { runProcess, type RunProcessOptions } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
-import { restoreEtcdWithScript } from "../../restore-on-node.ts";
-import { nodeLogPath } from "../../workdir.ts";
+import { nodeLogPath } from "../../lab/workdir.ts";
 import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "../node-io.ts";
 import {
   hostBackupsDir,
-  type EtcdRestoreResult,
   type NodePhase,
   type NodeStatus,
   type Provider,
@@ -322,11 +319,6 @@ export class PodmanProvider implements Provider {
     const args = ["exec", "-i", ...(interactive ? ["-t"] : []), container];
     args.push(...(command.length > 0 ? command : ["bash", "-l"]));
     return runInteractive(this.#command, args, context, { installHint: PODMAN_INSTALL_HINT });
-  }
-
-  /** restore-etcd.sh in the control-plane container; the snapshot is in its bind mount of .kubelab/backups. */
-  async restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult> {
-    return restoreEtcdWithScript(this, lab, snapshot, context);
   }
 
   /**

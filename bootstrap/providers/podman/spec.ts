@@ -1,6 +1,6 @@
 // What the podman provider creates for a lab, as data: names, labels and the exact podman arguments (pure).
-import type { Lab, LabNode } from "../../config.ts";
-import { nthAddress, parseCidr } from "../../ipv4.ts";
+import type { Lab, LabNode } from "../../lab/config.ts";
+import { nthAddress, parseCidr } from "../../lab/ipv4.ts";
 import { NODE_BACKUPS_DIR } from "../provider.ts";
 
 /** The label every object of a lab carries (containers, volumes, the network): how leftovers are found. */
