@@ -91,9 +91,10 @@ export class PodmanProvider implements Provider {
   }
 
   /**
-   * podman and runc must be installed (MissingToolError), bootstrap must run as root (rootful podman: the
-   * nodes are privileged and the host's cgroups are prepared; UsageError), and no other podman network may
-   * hold the lab's host-only CIDR (UsageError naming network.hostOnlyCidr). Changes nothing.
+   * podman and runc must be installed, and debootstrap until the node image exists (MissingToolError);
+   * bootstrap must run as root (rootful podman: the nodes are privileged and the host's cgroups are
+   * prepared; UsageError), and no other podman network may hold the lab's host-only CIDR (UsageError
+   * naming network.hostOnlyCidr). Changes nothing.
    */
   async preflight(lab: Lab, context: ProviderContext): Promise<void> {
     if (process.getuid?.() !== 0) {
@@ -106,12 +107,19 @@ export class PodmanProvider implements Provider {
     }
     const podman = this.#podman(context);
     await podman(["version", "--format", "{{.Client.Version}}"], { timeoutMs: PODMAN_TIMEOUTS.version });
-    await runProcess("runc", ["--version"], {
-      timeoutMs: PODMAN_TIMEOUTS.version,
-      signal: context.signal,
-      logFile: this.#logFile(context),
-      missingToolHint: PODMAN_INSTALL_HINT,
-    });
+    const tools = ["runc"];
+    // The node image is made with debootstrap the first time; afterwards podman has it.
+    if (!(await this.#imageExists(nodeImageReference(rootfsDigest(nodeRootfsSpec())), context))) {
+      tools.push("debootstrap");
+    }
+    for (const tool of tools) {
+      await runProcess(tool, ["--version"], {
+        timeoutMs: PODMAN_TIMEOUTS.version,
+        signal: context.signal,
+        logFile: this.#logFile(context),
+        missingToolHint: PODMAN_INSTALL_HINT,
+      });
+    }
     const labId = await readLabId(context.workDir);
     const { stdout } = await podman(["network", "ls", "--format", "json"]);
     const networks = JSON.parse(stdout.trim() === "" ? "[]" : stdout) as {
@@ -122,7 +130,9 @@ export class PodmanProvider implements Provider {
     const ours = parseCidr(lab.network.hostOnlyCidr);
     for (const network of networks) {
       const mine = labId !== undefined && network.labels?.[LAB_ID_LABEL] === labId;
-      const clash = (network.subnets ?? []).some((subnet) => networksOverlap(parseCidr(subnet.subnet), ours));
+      const clash = (network.subnets ?? []).some(
+        (subnet) => subnet.subnet.includes(".") && networksOverlap(parseCidr(subnet.subnet), ours),
+      );
       if (clash && !mine) {
         throw new UsageError(
           `network.hostOnlyCidr ${lab.network.hostOnlyCidr} overlaps the podman network ${network.name}; two labs on one host need different host-only networks`,
@@ -329,14 +339,7 @@ export class PodmanProvider implements Provider {
     const podman = this.#podman(context);
     const spec = nodeRootfsSpec();
     const reference = nodeImageReference(rootfsDigest(spec));
-    const exists = await podman(["image", "exists", reference]).then(
-      () => true,
-      (error: unknown) => {
-        if (error instanceof CommandError) return false;
-        throw error;
-      },
-    );
-    if (exists) return reference;
+    if (await this.#imageExists(reference, context)) return reference;
     const progress = (line: string) => context.progress?.(lab.controlPlane.name, `node image: ${line}`);
     const started = Date.now();
     const rootfs = await ensureRootfs(spec, { signal: context.signal, progress });
@@ -349,6 +352,16 @@ export class PodmanProvider implements Provider {
       `node image ${reference} made in ${((Date.now() - started) / 1000).toFixed(0)}s (rootfs ${rootfs.source})`,
     );
     return reference;
+  }
+
+  async #imageExists(reference: string, context: ProviderContext): Promise<boolean> {
+    return this.#podman(context)(["image", "exists", reference]).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof CommandError) return false;
+        throw error;
+      },
+    );
   }
 
   /** Removes what an earlier run of this lab left; a live lab of the same name elsewhere is a StateError. */
