@@ -68,8 +68,25 @@ route_service_cidr() {
   info "route: $cidr on-link via $device"
 }
 
+# The kubelet tunes a few kernel-wide sysctls (vm.overcommit_memory=1, kernel.panic=10, kernel.panic_on_oops=1,
+# kernel.keys.root_maxkeys and root_maxbytes). On a VM that is its own kernel; in a privileged container it is
+# the host's, for every process on the machine. Each is shadowed by a file of the container's own, holding the
+# host's value, which the kubelet may rewrite; the host's kernel keeps its settings.
+shield_kernel_tunables() {
+  local dir=/run/kubelab-sysctl name file
+  mkdir -p "$dir"
+  for name in vm/overcommit_memory kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes; do
+    [[ -f /proc/sys/$name ]] || continue
+    file=$dir/${name//\//.}
+    cat "/proc/sys/$name" >"$file"
+    mount --bind "$file" "/proc/sys/$name"
+  done
+  info "kernel-wide sysctls the kubelet tunes are the container's own copies"
+}
+
 fix_mount_propagation
 fix_cgroup_v1
+shield_kernel_tunables
 fix_machine_id
 route_service_cidr
 exec "$@"

@@ -1,5 +1,5 @@
 // The node entrypoint: cgroup v1 paths bound under the container's own path, the Service route, then exec.
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
@@ -14,19 +14,26 @@ const ENTRYPOINT = fileURLToPath(
 
 /**
  * Runs the entrypoint with the system calls it makes replaced by recording fakes (mount, mountpoint,
- * mkdir, stat, ip, systemd-machine-id-setup) and its /proc and /etc files by temp copies.
+ * mkdir under /sys/fs/cgroup, stat, ip, systemd-machine-id-setup) and its /proc, /run and /etc files by
+ * temp copies.
  */
 async function runEntrypoint(options: { filesystem: string; routeKnown: boolean; serviceCidr?: string }) {
   const dir = await tempDir();
   await writeFile(join(dir, "mountinfo"), NODE_CONTAINER_MOUNTINFO);
   await writeFile(join(dir, "machine-id"), "");
+  for (const [name, value] of Object.entries(HOST_SYSCTLS)) {
+    await mkdir(join(dir, "proc-sys", name, ".."), { recursive: true });
+    await writeFile(join(dir, "proc-sys", name), `${value}\n`);
+  }
   const source = (await readFile(ENTRYPOINT, "utf8"))
     .replaceAll("/proc/self/mountinfo", join(dir, "mountinfo"))
-    .replaceAll("/etc/machine-id", join(dir, "machine-id"));
+    .replaceAll("/etc/machine-id", join(dir, "machine-id"))
+    .replaceAll("/proc/sys/", `${join(dir, "proc-sys")}/`)
+    .replaceAll("/run/kubelab-sysctl", join(dir, "shadows"));
   const fakes = `
 mount() { echo "MOUNT $*"; }
 mountpoint() { return 1; }
-mkdir() { echo "MKDIR $*"; }
+mkdir() { echo "MKDIR $*"; [[ $* == *"/sys/fs/cgroup"* ]] || command mkdir "$@"; }
 stat() { echo ${options.filesystem}; }
 systemd-machine-id-setup() { echo 0123456789abcdef0123456789abcdef >"${join(dir, "machine-id")}"; }
 ip() {
@@ -39,16 +46,26 @@ ip() {
 `;
   const script = source.replace("\ninfo() {", `\n${fakes}\ninfo() {`);
   await writeFile(join(dir, "entrypoint"), script);
-  return execa("bash", [join(dir, "entrypoint"), "echo", "EXEC"], {
+  const result = await execa("bash", [join(dir, "entrypoint"), "echo", "EXEC"], {
     env: options.serviceCidr === undefined ? {} : { KUBELAB_SERVICE_CIDR: options.serviceCidr },
     all: true,
   });
+  return { ...result, dir };
 }
+
+/** The host's values of the kernel-wide sysctls the kubelet tunes, as the fake /proc/sys holds them. */
+const HOST_SYSCTLS = {
+  "vm/overcommit_memory": "0",
+  "kernel/panic": "1",
+  "kernel/panic_on_oops": "0",
+  "kernel/keys/root_maxkeys": "200",
+  "kernel/keys/root_maxbytes": "20000",
+};
 
 describe("providers/podman/entrypoint", () => {
   it("on cgroup v1 binds each hierarchy at the container's own path, except the stacked whole name=systemd tree", async () => {
     const { stdout } = await runEntrypoint({ filesystem: "tmpfs", routeKnown: true });
-    const mounts = stdout.split("\n").filter((line) => line.startsWith("MOUNT --bind"));
+    const mounts = stdout.split("\n").filter((line) => line.startsWith("MOUNT --bind /sys/fs/cgroup"));
     expect(mounts.sort()).to.deep.equal([
       "MOUNT --bind /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu/libpod_parent/libpod-ab12",
       "MOUNT --bind /sys/fs/cgroup/memory /sys/fs/cgroup/memory/libpod_parent/libpod-ab12",
@@ -60,7 +77,7 @@ describe("providers/podman/entrypoint", () => {
 
   it("on cgroup v2 binds nothing", async () => {
     const { stdout } = await runEntrypoint({ filesystem: "cgroup2fs", routeKnown: true });
-    expect(stdout).not.to.contain("MOUNT --bind");
+    expect(stdout).not.to.contain("MOUNT --bind /sys/fs/cgroup");
   });
 
   it("routes the Service CIDR on-link when the node has no route for it, and leaves a routed node alone", async () => {
@@ -78,6 +95,15 @@ describe("providers/podman/entrypoint", () => {
     expect(routed.stdout).not.to.contain("route add");
     const unset = await runEntrypoint({ filesystem: "tmpfs", routeKnown: false });
     expect(unset.stdout).not.to.contain("route add");
+  });
+
+  it("shadows each kernel-wide sysctl the kubelet tunes with a copy of the host's value, so the host keeps its own", async () => {
+    const { stdout, dir } = await runEntrypoint({ filesystem: "tmpfs", routeKnown: true });
+    for (const [name, value] of Object.entries(HOST_SYSCTLS)) {
+      const shadow = join(dir, "shadows", name.replaceAll("/", "."));
+      expect(stdout).to.contain(`MOUNT --bind ${shadow} ${join(dir, "proc-sys", name)}`);
+      expect(await readFile(shadow, "utf8")).to.equal(`${value}\n`);
+    }
   });
 
   it("gives an image's empty machine id a fresh one", async () => {
