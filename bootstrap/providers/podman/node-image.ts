@@ -62,35 +62,55 @@ rm -f /usr/lib/sysctl.d/*.conf
 ln -sf /dev/null /etc/systemd/system/systemd-modules-load.service
 `;
 
-/** What the kit's rootfs builder makes: Debian minbase plus the packages, the entrypoint, the post step. */
+/**
+ * What the kit's rootfs builder makes: Debian minbase plus the packages and the post step. The entrypoint
+ * is not in it: it is the layer nodeContainerfile adds, so changing it does not mean a new debootstrap.
+ */
 export function nodeRootfsSpec(): RootfsSpec {
-  return {
-    name: "node",
-    variant: "minbase",
-    packages: [...NODE_IMAGE_PACKAGES],
-    files: [{ path: ENTRYPOINT_PATH, text: ENTRYPOINT, mode: 0o755 }],
-    postStep: POST_STEP,
-  };
+  return { name: "node", variant: "minbase", packages: [...NODE_IMAGE_PACKAGES], postStep: POST_STEP };
+}
+
+/** The rootfs imported as it is, tagged by its digest: the base the node image is built on. */
+export function nodeRootfsImage(rootfsDigest: string): string {
+  return `${NODE_IMAGE_REPOSITORY}-rootfs:${rootfsDigest.slice(0, 16)}`;
+}
+
+/** The build context's file name of the entrypoint. */
+export const ENTRYPOINT_FILE = "kubelab-entrypoint";
+
+/**
+ * The node image's Containerfile (`podman build --pull=never`, no RUN: nothing runs or downloads): the
+ * entrypoint on the rootfs, systemd as PID 1 behind it, stopped the way systemd wants (SIGRTMIN+3 is its
+ * "halt"), and the `container` variable systemd and systemd-detect-virt read.
+ */
+export function nodeContainerfile(base: string): string {
+  return `FROM ${base}
+COPY ${ENTRYPOINT_FILE} ${ENTRYPOINT_PATH}
+ENV container=podman
+STOPSIGNAL SIGRTMIN+3
+ENTRYPOINT ["${ENTRYPOINT_PATH}"]
+CMD ["/sbin/init"]
+`;
+}
+
+/** The entrypoint's text, as the build context gets it. */
+export function nodeEntrypoint(): string {
+  return ENTRYPOINT;
 }
 
 /**
- * `podman import --change` instructions: systemd as PID 1 behind the entrypoint, stopped the way systemd
- * wants (SIGRTMIN+3 is its "halt"), and the `container` variable systemd and systemd-detect-virt read.
- */
-export const NODE_IMAGE_CHANGES = [
-  `ENTRYPOINT ["${ENTRYPOINT_PATH}"]`,
-  'CMD ["/sbin/init"]',
-  "STOPSIGNAL SIGRTMIN+3",
-  "ENV container=podman",
-] as const;
-
-/**
- * The image's reference: tagged by the digest of its rootfs (the cache key of everything in it) and of the
- * import changes, so a change to either makes a new image and an unchanged one is found, not rebuilt.
+ * The node image's reference: tagged by the digest of its rootfs (the cache key of everything in it), its
+ * Containerfile and its entrypoint, so a change to any makes a new image and an unchanged one is found.
  */
 export function nodeImageReference(rootfsDigest: string): string {
   const digest = createHash("sha256")
-    .update(JSON.stringify({ rootfsDigest, changes: NODE_IMAGE_CHANGES }))
+    .update(
+      JSON.stringify({
+        rootfsDigest,
+        containerfile: nodeContainerfile(nodeRootfsImage(rootfsDigest)),
+        entrypoint: ENTRYPOINT,
+      }),
+    )
     .digest("hex");
   return `${NODE_IMAGE_REPOSITORY}:${digest.slice(0, 16)}`;
 }

@@ -1,5 +1,6 @@
 // The podman provider: each lab node a systemd container running the very node scripts the VMs run.
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 
 import { ensureRootfs, rootfsDigest } from "../../kit/rootfs.ts";
@@ -22,7 +23,14 @@ import {
 } from "../provider.ts";
 import { HOST_PATHS, prepareHostCgroups, releaseHostCgroups, type HostPaths } from "./host-cgroups.ts";
 import { hostKubeconfig } from "./kubeconfig.ts";
-import { NODE_IMAGE_CHANGES, nodeImageReference, nodeRootfsSpec } from "./node-image.ts";
+import {
+  ENTRYPOINT_FILE,
+  nodeContainerfile,
+  nodeEntrypoint,
+  nodeImageReference,
+  nodeRootfsImage,
+  nodeRootfsSpec,
+} from "./node-image.ts";
 import {
   ensureLabId,
   isLeftover,
@@ -332,24 +340,38 @@ export class PodmanProvider implements Provider {
   }
 
   /**
-   * The node image, imported once from the kit's rootfs (debootstrap, cached by content); later calls find
-   * it by its content tag without building or reading anything.
+   * The node image: the kit's rootfs (debootstrap, cached by content) imported once as the base, and the
+   * entrypoint layer built on it (seconds). Later calls find the image by its content tag.
    */
   async #ensureImage(lab: Lab, context: ProviderContext): Promise<string> {
     const podman = this.#podman(context);
     const spec = nodeRootfsSpec();
-    const reference = nodeImageReference(rootfsDigest(spec));
+    const digest = rootfsDigest(spec);
+    const reference = nodeImageReference(digest);
     if (await this.#imageExists(reference, context)) return reference;
     const progress = (line: string) => context.progress?.(lab.controlPlane.name, `node image: ${line}`);
     const started = Date.now();
-    const rootfs = await ensureRootfs(spec, { signal: context.signal, progress });
-    progress(`podman import ${reference}`);
-    await podman(
-      ["import", ...NODE_IMAGE_CHANGES.flatMap((change) => ["--change", change]), rootfs.tarball, reference],
-      { timeoutMs: PODMAN_TIMEOUTS.import },
-    );
+    const base = nodeRootfsImage(digest);
+    let rootfsSource = "imported before";
+    if (!(await this.#imageExists(base, context))) {
+      const rootfs = await ensureRootfs(spec, { signal: context.signal, progress });
+      progress(`podman import ${base}`);
+      await podman(["import", rootfs.tarball, base], { timeoutMs: PODMAN_TIMEOUTS.import });
+      rootfsSource = `rootfs ${rootfs.source}`;
+    }
+    progress(`podman build ${reference}`);
+    const buildContext = await mkdtemp(join(tmpdir(), "kubelab-node-image-"));
+    try {
+      await writeFile(join(buildContext, "Containerfile"), nodeContainerfile(base));
+      await writeFile(join(buildContext, ENTRYPOINT_FILE), nodeEntrypoint(), { mode: 0o755 });
+      await podman(["build", "--pull=never", "--network=none", "--tag", reference, buildContext], {
+        timeoutMs: PODMAN_TIMEOUTS.import,
+      });
+    } finally {
+      await rm(buildContext, { recursive: true, force: true });
+    }
     context.logger.info(
-      `node image ${reference} made in ${((Date.now() - started) / 1000).toFixed(0)}s (rootfs ${rootfs.source})`,
+      `node image ${reference} made in ${((Date.now() - started) / 1000).toFixed(0)}s (${rootfsSource})`,
     );
     return reference;
   }

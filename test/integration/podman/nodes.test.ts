@@ -1,6 +1,6 @@
 // Real node containers under podman: systemd boots, the scripts run as on a VM, the host reaches the nodes, down leaves nothing.
 import { connect } from "node:net";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
@@ -106,6 +106,13 @@ describe("podman provider: node containers", function () {
       for (const line of cgroups)
         expect(line, `${node.name} ${line}`).to.match(/:\/libpod_parent\/libpod-[0-9a-f]+/);
     }
+    // The image is shared, the nodes are not: each has its own machine id, and no distribution sysctl
+    // defaults that would set the host's kernel.* or fs.* at boot.
+    const ids = await Promise.all(
+      lab.nodes.map((node) => execIn(`${LAB_NAME}-${node.name}`, ["cat", "/etc/machine-id"])),
+    );
+    expect(new Set(ids).size, ids.join(" ")).to.equal(2);
+    expect(await execIn(`${LAB_NAME}-m-k8s`, ["ls", "-A", "/usr/lib/sysctl.d"])).to.equal("");
     expect(progress.some((line) => line.includes("systemd"))).to.equal(true);
     expect(await listLabelled(podmanRunner(logFile), "kubelab.dev/lab-id=00000000deadbeef")).to.deep.equal(
       [],
@@ -157,6 +164,14 @@ describe("podman provider: node containers", function () {
         "net.bridge.bridge-nf-call-iptables",
       ]),
     ).to.equal("1\n1");
+  });
+
+  it("keeps the kernel-wide sysctls the kubelet tunes to the node: a write in the node leaves the host's value", async () => {
+    const host = (await readFile("/proc/sys/vm/overcommit_memory", "utf8")).trim();
+    const other = host === "1" ? "2" : "1";
+    await execIn(`${LAB_NAME}-w1-k8s`, ["sysctl", "-w", `vm.overcommit_memory=${other}`]);
+    expect(await execIn(`${LAB_NAME}-w1-k8s`, ["sysctl", "-n", "vm.overcommit_memory"])).to.equal(other);
+    expect((await readFile("/proc/sys/vm/overcommit_memory", "utf8")).trim()).to.equal(host);
   });
 
   it("propagates a failing script's exit as a StepError naming the node and its log", async () => {

@@ -6,7 +6,9 @@ import { kubernetesPackages } from "../../../../bootstrap/kit/debs.ts";
 import { rootfsDigest } from "../../../../bootstrap/kit/rootfs.ts";
 import {
   NODE_IMAGE_PACKAGES,
+  nodeContainerfile,
   nodeImageReference,
+  nodeRootfsImage,
   nodeRootfsSpec,
 } from "../../../../bootstrap/providers/podman/node-image.ts";
 
@@ -51,12 +53,25 @@ describe("providers/podman/node-image", () => {
     expect(postStep).to.contain("ln -sf /dev/null /etc/systemd/system/systemd-modules-load.service");
   });
 
-  it("is tagged by its rootfs digest: a change to the rootfs makes another image", () => {
+  it("is the rootfs plus an entrypoint layer that runs and downloads nothing, systemd as PID 1", () => {
+    const containerfile = nodeContainerfile("localhost/kubelab-node-rootfs:0123456789abcdef");
+    expect(containerfile.split("\n")[0]).to.equal("FROM localhost/kubelab-node-rootfs:0123456789abcdef");
+    expect(containerfile).to.contain("COPY kubelab-entrypoint /usr/local/bin/kubelab-entrypoint");
+    expect(containerfile).to.contain('ENTRYPOINT ["/usr/local/bin/kubelab-entrypoint"]\nCMD ["/sbin/init"]');
+    expect(containerfile).to.contain("STOPSIGNAL SIGRTMIN+3");
+    expect(containerfile).not.to.match(/^(RUN|ADD)\b/m);
+    expect(nodeRootfsSpec().files ?? []).to.deep.equal([]);
+  });
+
+  it("is tagged by its content: a change to the rootfs makes another image", () => {
     const spec = nodeRootfsSpec();
     const reference = nodeImageReference(rootfsDigest(spec));
     expect(reference).to.match(/^localhost\/kubelab-node:[0-9a-f]{16}$/);
     expect(nodeImageReference(rootfsDigest(nodeRootfsSpec()))).to.equal(reference);
     const changed = { ...spec, packages: [...spec.packages, "vim"] };
     expect(nodeImageReference(rootfsDigest(changed))).not.to.equal(reference);
+    expect(nodeRootfsImage(rootfsDigest(spec))).to.equal(
+      `localhost/kubelab-node-rootfs:${rootfsDigest(spec).slice(0, 16)}`,
+    );
   });
 });
