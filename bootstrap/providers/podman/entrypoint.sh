@@ -15,18 +15,25 @@ v1_hierarchy_mounts() {
 # container's own cgroup (/sys/fs/cgroup/memory is the host's /libpod_parent/libpod-ID), while /proc/self/cgroup
 # names the full host path. systemd, runc and the kubelet join the two, so each hierarchy is bind-mounted under
 # that path as well: /sys/fs/cgroup/memory/libpod_parent/libpod-ID is then the container's cgroup in both views.
-# A mount point listed twice (podman stacks the host's whole name=systemd tree over the container's) is taken as
-# its last, visible mount; when that one is the whole tree, the path already exists and nothing is bound.
+# podman stacks the host's whole name=systemd tree over the container's own: that stack is unmounted first, or
+# the kubelet's /kubepods.slice there would be the host's, not the one the node's systemd makes.
 fix_cgroup_v1() {
   if [[ $(stat -f -c %T /sys/fs/cgroup) == cgroup2fs ]]; then
     info "cgroup v2: the runtime gave the container its own cgroup namespace, nothing to fix"
     return
   fi
-  local -A root_of=()
+  local -A root_of=() stacked=()
   local root mount_point
   while read -r root mount_point; do
+    if [[ $root == / && -n ${root_of[$mount_point]:-} && ${root_of[$mount_point]} != / ]]; then
+      stacked[$mount_point]=1
+      continue
+    fi
     root_of[$mount_point]=$root
   done < <(v1_hierarchy_mounts)
+  for mount_point in "${!stacked[@]}"; do
+    umount --recursive "$mount_point"
+  done
   for mount_point in "${!root_of[@]}"; do
     root=${root_of[$mount_point]}
     [[ $root != / ]] || continue
@@ -35,7 +42,7 @@ fix_cgroup_v1() {
       mount --bind "$mount_point" "$mount_point$root"
     fi
   done
-  info "cgroup v1: ${#root_of[@]} hierarchies, each also at the container's own path"
+  info "cgroup v1: ${#root_of[@]} hierarchies, each also at the container's own path (${#stacked[@]} unstacked)"
 }
 
 # The image is shared by every node: each container gets its own machine id (the kubelet reports it, and the

@@ -13,7 +13,7 @@ const ENTRYPOINT = fileURLToPath(
 );
 
 /**
- * Runs the entrypoint with the system calls it makes replaced by recording fakes (mount, mountpoint,
+ * Runs the entrypoint with the system calls it makes replaced by recording fakes (mount, umount, mountpoint,
  * mkdir under /sys/fs/cgroup, stat, ip, systemd-machine-id-setup) and its /proc, /run and /etc files by
  * temp copies.
  */
@@ -32,6 +32,7 @@ async function runEntrypoint(options: { filesystem: string; routeKnown: boolean;
     .replaceAll("/run/kubelab-sysctl", join(dir, "shadows"));
   const fakes = `
 mount() { echo "MOUNT $*"; }
+umount() { echo "UMOUNT $*"; }
 mountpoint() { return 1; }
 mkdir() { echo "MKDIR $*"; [[ $* == *"/sys/fs/cgroup"* ]] || command mkdir "$@"; }
 stat() { echo ${options.filesystem}; }
@@ -63,21 +64,27 @@ const HOST_SYSCTLS = {
 };
 
 describe("providers/podman/entrypoint", () => {
-  it("on cgroup v1 binds each hierarchy at the container's own path, except the stacked whole name=systemd tree", async () => {
+  it("on cgroup v1 unstacks the host's whole name=systemd tree and binds each hierarchy at the container's own path", async () => {
     const { stdout } = await runEntrypoint({ filesystem: "tmpfs", routeKnown: true });
-    const mounts = stdout.split("\n").filter((line) => line.startsWith("MOUNT --bind /sys/fs/cgroup"));
+    const lines = stdout.split("\n");
+    const mounts = lines.filter((line) => line.startsWith("MOUNT --bind /sys/fs/cgroup"));
     expect(mounts.sort()).to.deep.equal([
       "MOUNT --bind /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu/libpod_parent/libpod-ab12",
       "MOUNT --bind /sys/fs/cgroup/memory /sys/fs/cgroup/memory/libpod_parent/libpod-ab12",
       "MOUNT --bind /sys/fs/cgroup/net_cls,net_prio /sys/fs/cgroup/net_cls,net_prio/libpod_parent/libpod-ab12",
+      "MOUNT --bind /sys/fs/cgroup/systemd /sys/fs/cgroup/systemd/libpod_parent/libpod-ab12",
     ]);
+    const unstack = lines.indexOf("UMOUNT --recursive /sys/fs/cgroup/systemd");
+    expect(unstack, stdout).to.be.greaterThan(-1);
+    expect(unstack).to.be.lessThan(lines.indexOf(mounts.find((line) => line.includes("/systemd "))!));
     expect(stdout).to.contain("MOUNT --make-rshared /");
     expect(stdout.trim().split("\n").at(-1)).to.equal("EXEC");
   });
 
-  it("on cgroup v2 binds nothing", async () => {
+  it("on cgroup v2 binds and unmounts nothing", async () => {
     const { stdout } = await runEntrypoint({ filesystem: "cgroup2fs", routeKnown: true });
     expect(stdout).not.to.contain("MOUNT --bind /sys/fs/cgroup");
+    expect(stdout).not.to.contain("UMOUNT");
   });
 
   it("routes the Service CIDR on-link when the node has no route for it, and leaves a routed node alone", async () => {

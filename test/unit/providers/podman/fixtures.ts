@@ -44,4 +44,5 @@ export const NODE_CONTAINER_MOUNTINFO = `83 60 0:50 / / rw,relatime - overlay ov
 99 94 0:39 /libpod_parent/libpod-ab12 /sys/fs/cgroup/net_cls,net_prio rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,net_cls,net_prio
 103 94 0:37 /libpod_parent/libpod-ab12 /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,name=systemd
 104 103 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+54 104 0:45 /null /sys/fs/cgroup/systemd/release_agent rw,nosuid,noexec - tmpfs tmpfs rw,size=65536k,mode=755
 `;
