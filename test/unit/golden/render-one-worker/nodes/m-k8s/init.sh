@@ -28,6 +28,7 @@ CONFIG_DIR=/etc/kubernetes/kubelab
 CONFIG=$CONFIG_DIR/kubeadm-init.yaml
 DONE_MARKER=$CONFIG_DIR/init.done
 ADMIN_KUBECONFIG=/etc/kubernetes/admin.conf
+CONNTRACK_MAX=/proc/sys/net/netfilter/nf_conntrack_max
 
 wait_for_api_server() {
   local attempt
@@ -95,6 +96,19 @@ kind: KubeletConfiguration
 cgroupDriver: systemd
 EOF
   )
+  # kube-proxy sizes the conntrack table (net.netfilter.nf_conntrack_max) as it starts, and fails where it
+  # cannot: only the host's own network namespace may, so in a node container the file is read-only and the
+  # table the host's. There kube-proxy is told to leave it (maxPerCore 0); a VM's kube-proxy sizes its own.
+  if [[ -e $CONNTRACK_MAX && ! -w $CONNTRACK_MAX ]]; then
+    log "conntrack table: the host's ($CONNTRACK_MAX is read-only here), kube-proxy leaves its size"
+    cat >>"$CONFIG" <<'EOF'
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack:
+  maxPerCore: 0
+EOF
+  fi
   kubeadm_host_facts
   log "kubeadm init (kubeadm $kubeadm_version)"
   kubeadm init --config "$CONFIG" --skip-token-print "${KUBEADM_FLAGS[@]}"
