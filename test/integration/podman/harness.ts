@@ -1,8 +1,10 @@
 // The podman suites' harness: real podman as root, unique lab names, and the cleanup of what a killed run left.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { cp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { execa } from "execa";
 
+import type { Lab } from "../../../bootstrap/lab/config.ts";
 import { silentLogger } from "../../../bootstrap/log.ts";
 import {
   HOST_PATHS,
@@ -13,6 +15,22 @@ import { listLabelled, removeLab, type Podman } from "../../../bootstrap/provide
 import { LAB_ID_LABEL } from "../../../bootstrap/providers/podman/spec.ts";
 import type { ProviderContext } from "../../../bootstrap/providers/provider.ts";
 import { runProcess } from "../../../bootstrap/process.ts";
+import { labOf } from "../../unit/helpers.ts";
+
+/**
+ * A podman suite's lab: 1 control plane and 1 worker named `name`, on 192.168.SUBNET.0/24 (each suite its
+ * own, so suites never share a network), sized to leave room on a 2-core CI machine.
+ */
+export function suiteLab(name: string, subnet: number): Lab {
+  return labOf({
+    name,
+    provider: "podman",
+    kubernetes: { version: "1.36.5" },
+    network: { hostOnlyCidr: `192.168.${subnet}.0/24` },
+    controlPlane: { ip: `192.168.${subnet}.10`, memoryMiB: 2048 },
+    workers: { count: 1, firstIp: `192.168.${subnet}.101`, memoryMiB: 1536 },
+  });
+}
 
 /** Why the podman suites cannot run here, or undefined when they can (root, podman and runc present). */
 export async function podmanUnavailable(): Promise<string | undefined> {
@@ -76,4 +94,44 @@ export async function execIn(container: string, args: readonly string[]): Promis
 /** The node log of `node` in `workDir`. */
 export function nodeLog(workDir: string, node: string): Promise<string> {
   return readFile(join(workDir, "logs", `${node}.log`), "utf8");
+}
+
+/**
+ * Loads OCI image archives into a node's containerd (k8s.io namespace, where the kubelet looks), as a lab
+ * without a registry mirror must: copied into the container, `ctr images import`ed, removed.
+ */
+export async function importImages(container: string, archives: readonly string[]): Promise<void> {
+  for (const archive of archives) {
+    const inNode = `/tmp/kubelab-image-${basename(archive)}`;
+    await execa("podman", ["cp", archive, `${container}:${inNode}`], { timeout: 300_000 });
+    await execa("podman", ["exec", container, "ctr", "--namespace", "k8s.io", "images", "import", inNode], {
+      timeout: 300_000,
+    });
+    await execa("podman", ["exec", container, "rm", "-f", inNode]);
+  }
+}
+
+/** The kit's archive of `reference` (`registry.k8s.io/pause:3.10.2` -> `registry.k8s.io_pause_3.10.2.tar`). */
+export function imageArchive(imagesDir: string, reference: string): string {
+  return join(imagesDir, `${reference.replaceAll(/[/:]/g, "_")}.tar`);
+}
+
+/**
+ * After a failed suite the work dir's logs (every node script's output, podman's commands) would go with
+ * the temp dir: they are copied to `<tmp>/kubelab-podman-<lab>-logs/` and the path is printed.
+ */
+export async function keepLogsOnFailure(suite: Mocha.Suite, workDir: string, labName: string): Promise<void> {
+  const failed = suite.tests.some((test) => test.state === "failed");
+  if (!failed) return;
+  const kept = join(tmpdir(), `kubelab-podman-${labName}-logs`);
+  await rm(kept, { recursive: true, force: true });
+  await cp(join(workDir, "logs"), kept, { recursive: true }).catch(() => undefined);
+  console.log(`      logs of the failed suite kept in ${kept}`);
+}
+
+/** `KUBELAB_PODMAN_KEEP=1` keeps a suite's lab (containers, network, work dir) for a look after the run. */
+export function keepLab(workDir: string): boolean {
+  if (process.env.KUBELAB_PODMAN_KEEP !== "1") return false;
+  console.log(`      KUBELAB_PODMAN_KEEP=1: the lab is kept (work dir ${workDir}); the next run removes it`);
+  return true;
 }

@@ -1,7 +1,8 @@
 // Real node containers under podman: systemd boots, the scripts run as on a VM, the host reaches the nodes, down leaves nothing.
 import { connect } from "node:net";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
@@ -9,25 +10,22 @@ import { StateError, StepError } from "../../../bootstrap/errors.ts";
 import { PodmanProvider } from "../../../bootstrap/providers/podman/provider.ts";
 import { ensureLabId, listLabelled } from "../../../bootstrap/providers/podman/objects.ts";
 import { renderPrepareScript } from "../../../bootstrap/provision/prepare.ts";
-import { labOf, tempDir } from "../../unit/helpers.ts";
+import { tempDir } from "../../unit/helpers.ts";
 import {
   execIn,
+  keepLab,
+  keepLogsOnFailure,
   hostCgroupMounts,
   nodeLog,
   podmanRunner,
   podmanUnavailable,
   providerContext,
   removeLeftovers,
+  suiteLab,
 } from "./harness.ts";
 
 const LAB_NAME = "it-podman-nodes";
-const lab = labOf({
-  name: LAB_NAME,
-  provider: "podman",
-  network: { hostOnlyCidr: "192.168.123.0/24" },
-  controlPlane: { ip: "192.168.123.10", memoryMiB: 2048 },
-  workers: { count: 1, firstIp: "192.168.123.101", memoryMiB: 1536 },
-});
+const lab = suiteLab(LAB_NAME, 123);
 const [controlPlane, worker] = [lab.controlPlane, lab.workers[0]!];
 
 describe("podman provider: node containers", function () {
@@ -41,7 +39,8 @@ describe("podman provider: node containers", function () {
   before(async function () {
     const missing = await podmanUnavailable();
     if (missing !== undefined) this.skip();
-    workDir = join(await tempDir("kubelab-podman-it-"), ".kubelab");
+    workDir = join(await mkdtemp(join(tmpdir(), "kubelab-podman-it-")), ".kubelab");
+    await mkdir(workDir, { recursive: true });
     await mkdir(workDir);
     logFile = join(workDir, "logs", "harness.log");
     await removeLeftovers(LAB_NAME, logFile);
@@ -50,7 +49,10 @@ describe("podman provider: node containers", function () {
 
   after(async function () {
     if (workDir === undefined) return;
+    await keepLogsOnFailure(this.test!.parent!, workDir, LAB_NAME);
+    if (keepLab(workDir)) return;
     await provider.destroy(lab, providerContext(workDir));
+    await rm(dirname(workDir), { recursive: true, force: true });
   });
 
   /** A volume labelled as made by lab LAB_NAME from `owner`'s work dir, as a killed run would leave it. */
