@@ -41,7 +41,6 @@ describe("podman provider: node containers", function () {
     if (missing !== undefined) this.skip();
     workDir = join(await mkdtemp(join(tmpdir(), "kubelab-podman-it-")), ".kubelab");
     await mkdir(workDir, { recursive: true });
-    await mkdir(workDir);
     logFile = join(workDir, "logs", "harness.log");
     await removeLeftovers(LAB_NAME, logFile);
     mountsBefore = await hostCgroupMounts();
