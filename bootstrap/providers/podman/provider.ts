@@ -6,13 +6,19 @@ import { basename, join } from "node:path";
 import { ensureRootfs, rootfsDigest } from "../../kit/rootfs.ts";
 import type { Lab, LabNode } from "../../lab/config.ts";
 import { CommandError, StateError, UsageError } from "../../errors.ts";
-import { FileMode, writeFileAtomic } from "../../files.ts";
+import { FileMode } from "../../files.ts";
 import { networksOverlap, parseCidr } from "../../lab/ipv4.ts";
 import { API_SERVER_PORT } from "../../provision/kubeadm.ts";
 import { runProcess, type RunProcessOptions } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { nodeLogPath } from "../../lab/workdir.ts";
-import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile } from "../node-io.ts";
+import {
+  asStepFailure,
+  runInteractive,
+  scriptMarkers,
+  writeCopiedFile,
+  writeHostKubeconfig,
+} from "../node-io.ts";
 import {
   hostBackupsDir,
   type NodePhase,
@@ -22,7 +28,6 @@ import {
   type RunScriptOptions,
 } from "../provider.ts";
 import { HOST_PATHS, prepareHostCgroups, releaseHostCgroups, type HostPaths } from "./host-cgroups.ts";
-import { hostKubeconfig } from "./kubeconfig.ts";
 import {
   ENTRYPOINT_FILE,
   nodeContainerfile,
@@ -323,12 +328,16 @@ export class PodmanProvider implements Provider {
    * first address is its own (measured on rootful podman with netavark). Never logs the content.
    */
   async fetchAdminKubeconfig(lab: Lab, localPath: string, context: ProviderContext): Promise<void> {
-    const adminConf = await this.#readFromNode(lab.controlPlane, "/etc/kubernetes/admin.conf", context);
-    const kubeconfig = hostKubeconfig(adminConf, {
+    const remotePath = "/etc/kubernetes/admin.conf";
+    await writeHostKubeconfig(await this.#readFromNode(lab.controlPlane, remotePath, context), localPath, {
       server: `https://${lab.controlPlane.ip}:${API_SERVER_PORT}`,
       clusterName: lab.name,
+      from: {
+        node: lab.controlPlane.name,
+        remotePath,
+        logPath: nodeLogPath(context.workDir, lab.controlPlane.name),
+      },
     });
-    await writeFileAtomic(localPath, kubeconfig, FileMode.secret);
   }
 
   async ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number> {
