@@ -1,7 +1,7 @@
 // The podman suites' harness: real podman as root, unique lab names, and the cleanup of what a killed run left.
 import { cp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { execa } from "execa";
 
 import type { Lab } from "../../../bootstrap/lab/config.ts";
@@ -94,21 +94,6 @@ export async function execIn(container: string, args: readonly string[]): Promis
 /** The node log of `node` in `workDir`. */
 export function nodeLog(workDir: string, node: string): Promise<string> {
   return readFile(join(workDir, "logs", `${node}.log`), "utf8");
-}
-
-/**
- * Loads OCI image archives into a node's containerd (k8s.io namespace, where the kubelet looks), as a lab
- * without a registry mirror must: copied into the container, `ctr images import`ed, removed.
- */
-export async function importImages(container: string, archives: readonly string[]): Promise<void> {
-  for (const archive of archives) {
-    const inNode = `/tmp/kubelab-image-${basename(archive)}`;
-    await execa("podman", ["cp", archive, `${container}:${inNode}`], { timeout: 300_000 });
-    await execa("podman", ["exec", container, "ctr", "--namespace", "k8s.io", "images", "import", inNode], {
-      timeout: 300_000,
-    });
-    await execa("podman", ["exec", container, "rm", "-f", inNode]);
-  }
 }
 
 /** The kit's archive of `reference` (`registry.k8s.io/pause:3.10.2` -> `registry.k8s.io_pause_3.10.2.tar`). */
