@@ -3,6 +3,7 @@ import type { ProviderName } from "../lab/provider-names.ts";
 import { UsageError } from "../errors.ts";
 import type { Provider } from "./provider.ts";
 import { KindProvider } from "./kind/provider.ts";
+import { PodmanProvider } from "./podman/provider.ts";
 import { SimProvider } from "./sim/provider.ts";
 import { VagrantProvider } from "./vagrant/provider.ts";
 
@@ -19,6 +20,7 @@ const FACTORIES: Partial<Record<ProviderName, ProviderFactory>> = {
       process.env.KUBELAB_VAGRANT_API_SERVER ? { apiServer: process.env.KUBELAB_VAGRANT_API_SERVER } : {},
     ),
   sim: () => new SimProvider(),
+  podman: () => new PodmanProvider(),
   // kind's own switch to another container engine (podman, nerdctl) also picks the CLI we size nodes with.
   kind: () =>
     new KindProvider({

@@ -8,17 +8,38 @@ import { scriptHeader, shellQuote } from "./script.ts";
 /**
  * join.sh for a worker: `kubeadm join --config` with the bootstrap token and the CA public-key pin
  * (caCertHashes), so the worker verifies the API server it discovers. A joined node (kubelet.conf exists)
- * is left alone; a join that failed half-way is reset first. Embeds the token: write it with mode 0600.
+ * is left alone; a join that failed half-way is reset first. Done means the kubelet registered the Node
+ * (kubeadm returns before that). Embeds the token: write it with mode 0600.
  */
 export function renderJoinScript(lab: Lab, node: LabNode, token: string, caCertHash: string): string {
-  return `${scriptHeader("join", lab, node, [
-    `Joins the cluster at ${lab.controlPlane.ip}, verifying its CA by public-key hash.`,
-  ])}
+  return `${scriptHeader(
+    "join",
+    lab,
+    node,
+    [`Joins the cluster at ${lab.controlPlane.ip}, verifying its CA by public-key hash.`],
+    ["kubeadm_host_facts"],
+  )}
 CONFIG_DIR=${NODE_CONFIG_DIR}
 CONFIG=$CONFIG_DIR/kubeadm-join.yaml
+NODE_NAME=${shellQuote(node.name)}
+KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf
 
-if [[ -f /etc/kubernetes/kubelet.conf ]]; then
+# kubeadm join returns once the kubelet has its credentials; the kubelet registers the Node a moment later.
+wait_for_node() {
+  local attempt
+  for attempt in $(seq 1 90); do
+    if kubectl --kubeconfig "$KUBELET_KUBECONFIG" get node "$NODE_NAME" >/dev/null 2>&1; then
+      return 0
+    fi
+    if ((attempt % 15 == 0)); then log "waiting for the kubelet to register $NODE_NAME ($((attempt * 2))s)"; fi
+    sleep 2
+  done
+  return 1
+}
+
+if [[ -f $KUBELET_KUBECONFIG ]]; then
   log "${node.name} has already joined"
+  wait_for_node || fail "$NODE_NAME joined, but its Node object does not exist (journalctl -u kubelet)"
   exit 0
 fi
 if [[ -e /etc/kubernetes/pki/ca.crt || -e /etc/kubernetes/bootstrap-kubelet.conf ]]; then
@@ -31,9 +52,11 @@ install -d -m 0700 "$CONFIG_DIR"
   cat >"$CONFIG" <<'EOF'
 ${renderJoinConfiguration(lab, node, token, caCertHash)}EOF
 )
+kubeadm_host_facts
 log "kubeadm join ${lab.controlPlane.ip}"
-kubeadm join --config "$CONFIG"
+kubeadm join --config "$CONFIG" "\${KUBEADM_FLAGS[@]}"
 rm -f "$CONFIG"
+wait_for_node || fail "the kubelet did not register the Node $NODE_NAME within 3 minutes (journalctl -u kubelet)"
 
 log "join done on ${node.name}"
 `;

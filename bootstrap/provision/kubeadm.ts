@@ -17,6 +17,13 @@ export const BOOTSTRAP_TOKEN_TTL_MS = 2 * 60 * 60 * 1000;
  */
 export const INSTALLED_KUBEADM_VERSION = "@INSTALLED_KUBEADM_VERSION@";
 
+/**
+ * kubeadm's patches directory on a node (init and join read it): the node scripts put per-node patches
+ * there from what they detect on the node, such as the kubelet's cgroup v1 opt-in. Empty on a VM of the
+ * lab's boxes, which needs none.
+ */
+export const KUBEADM_PATCHES_DIR = "/etc/kubernetes/kubelab/patches";
+
 /** `https://IP:6443`: the API server as the host and the workers reach it (host-only network). */
 export function apiServerUrl(lab: Lab): string {
   return `https://${lab.controlPlane.ip}:${API_SERVER_PORT}`;
@@ -53,6 +60,7 @@ export function renderInitConfiguration(lab: Lab, token: string): string {
       criSocket: CRI_SOCKET,
       kubeletExtraArgs: kubeletNodeIp(node),
     },
+    patches: { directory: KUBEADM_PATCHES_DIR },
   };
   const cluster = {
     apiVersion: KUBEADM_API_VERSION,
@@ -95,6 +103,7 @@ export function renderJoinConfiguration(lab: Lab, node: LabNode, token: string, 
       criSocket: CRI_SOCKET,
       kubeletExtraArgs: kubeletNodeIp(node),
     },
+    patches: { directory: KUBEADM_PATCHES_DIR },
   });
 }
 

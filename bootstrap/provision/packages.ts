@@ -12,9 +12,11 @@ export function kubernetesAptRepository(minor: string): string {
 }
 
 /**
- * install.sh for `node`: Ubuntu's containerd configured for kubeadm (config version 2 for containerd
- * 1.7, version 3 for 2.x: the CRI plugin moved), pkgs.k8s.io for the lab's minor with its signing key,
- * kubeadm/kubelet/kubectl at one exact version and held, and the kubelet pinned to the host-only address.
+ * install.sh for `node`: the distribution's containerd configured for kubeadm (config version 2 for
+ * containerd 1.x, version 3 for 2.x: the CRI plugin moved), pkgs.k8s.io for the lab's minor with its signing
+ * key, kubeadm/kubelet/kubectl at one exact version and held, and the kubelet pinned to the host-only address.
+ * One branch on a detected fact: without CAP_SYS_RESOURCE (a node container on a host that withholds it)
+ * containerd gets `restrict_oom_score_adj = true`; a VM's root has the capability and keeps the default.
  */
 export function renderInstallScript(lab: Lab, node: LabNode): string {
   const minor = kubernetesMinor(lab.kubernetes.version);
@@ -40,6 +42,17 @@ log "containerd ($CONTAINERD_PACKAGE) and tools"
 apt_get update
 apt_get install -- "$CONTAINERD_PACKAGE" ca-certificates curl gpg conntrack socat
 
+# Lowering an oom_score_adj below the parent's (the kubelet gives Guaranteed pods and itself negative scores)
+# needs CAP_SYS_RESOURCE. A VM's root has it; a node container's root lacks it when its host withholds it from
+# the container engine: then containerd must clamp the scores it is given instead of failing every pod sandbox.
+cap_effective=$(awk '$1 == "CapEff:" { print $2 }' /proc/self/status)
+if (((16#$cap_effective >> ${CAP_SYS_RESOURCE}) & 1)); then
+  RESTRICT_OOM_SCORE_ADJ=false
+else
+  RESTRICT_OOM_SCORE_ADJ=true
+  log "no CAP_SYS_RESOURCE here: containerd restricts oom_score_adj"
+fi
+
 version_line=$(containerd --version)
 if [[ $version_line =~ [[:space:]]v?([0-9]+)\\.([0-9]+)\\.[0-9]+ ]]; then
   containerd_major=\${BASH_REMATCH[1]}
@@ -49,11 +62,11 @@ fi
 
 log "containerd $containerd_major.x: systemd cgroups, sandbox image ${PAUSE_IMAGE}"
 if ((containerd_major >= 2)); then
-  put_file /etc/containerd/config.toml 0644 <<'EOF'
-${containerdConfigV3()}EOF
+  put_file /etc/containerd/config.toml 0644 <<EOF
+${containerdConfigV3("$RESTRICT_OOM_SCORE_ADJ")}EOF
 else
-  put_file /etc/containerd/config.toml 0644 <<'EOF'
-${containerdConfigV2()}EOF
+  put_file /etc/containerd/config.toml 0644 <<EOF
+${containerdConfigV2("$RESTRICT_OOM_SCORE_ADJ")}EOF
 fi
 if [[ $FILE_CHANGED == true ]]; then
   systemctl restart containerd.service
@@ -115,13 +128,20 @@ log "install done on ${node.name}"
 `;
 }
 
-/** containerd 1.7 (config version 2): the CRI plugin is `io.containerd.grpc.v1.cri`. */
-export function containerdConfigV2(): string {
+/** The bit of CAP_SYS_RESOURCE in a capability mask (linux/capability.h). */
+const CAP_SYS_RESOURCE = 24;
+
+/**
+ * containerd 1.6 and 1.7 (config version 2): the CRI plugin is `io.containerd.grpc.v1.cri`.
+ * `restrictOomScoreAdj` is the TOML value, a literal or the shell variable the install script sets.
+ */
+export function containerdConfigV2(restrictOomScoreAdj: string): string {
   return `# kubelab: containerd 1.x configuration for kubeadm (merged over containerd's defaults).
 version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${PAUSE_IMAGE}"
+  restrict_oom_score_adj = ${restrictOomScoreAdj}
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
@@ -132,12 +152,15 @@ version = 2
 }
 
 /** containerd 2.x (config version 3): images and runtime are separate CRI plugins. */
-export function containerdConfigV3(): string {
+export function containerdConfigV3(restrictOomScoreAdj: string): string {
   return `# kubelab: containerd 2.x configuration for kubeadm (merged over containerd's defaults).
 version = 3
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = '${PAUSE_IMAGE}'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = ${restrictOomScoreAdj}
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = 'io.containerd.runc.v2'

@@ -1,5 +1,6 @@
 // Shared pieces of the rendered node scripts: header, quoting and the small bash helpers every script uses.
 import type { Lab, LabNode } from "../lab/config.ts";
+import { KUBEADM_PATCHES_DIR } from "./kubeadm.ts";
 
 /** Quotes a value for bash as one word (single quotes; embedded quotes closed and escaped). */
 export function shellQuote(value: string): string {
@@ -29,7 +30,7 @@ ${helpers.map((helper) => HELPERS[helper]).join("")}`;
 }
 
 /** Optional bash helpers a script can ask for (unused helpers would be noise, and shellcheck warnings). */
-export type ScriptHelper = "put_file" | "apt_get";
+export type ScriptHelper = "put_file" | "apt_get" | "kubeadm_host_facts";
 
 const HELPERS: Record<ScriptHelper, string> = {
   put_file: `
@@ -53,6 +54,24 @@ put_file() {
 # apt_get ARGS...: apt-get that waits for the dpkg lock (first boot runs unattended-upgrades) and retries downloads.
 apt_get() {
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -y -q "$@"
+}
+`,
+  kubeadm_host_facts: `
+# kubeadm_host_facts: what kubeadm init/join must know of this host, as KUBEADM_FLAGS and a kubelet patch
+# in ${KUBEADM_PATCHES_DIR}. On cgroup v1 (a hybrid host running node containers; the lab's VM
+# boxes run cgroup v2 and get neither) the kubelet (1.35+) starts only with failCgroupV1: false, and
+# kubeadm's SystemVerification preflight check fails: it is the one check skipped, and only there.
+kubeadm_host_facts() {
+  local patch=${KUBEADM_PATCHES_DIR}/kubeletconfiguration.yaml
+  install -d -m 0700 ${KUBEADM_PATCHES_DIR}
+  KUBEADM_FLAGS=()
+  if [[ $(stat -f -c %T /sys/fs/cgroup) == cgroup2fs ]]; then
+    rm -f "$patch"
+  else
+    log "cgroup v1 host: kubelet failCgroupV1=false, kubeadm preflight without SystemVerification"
+    printf 'failCgroupV1: false\\n' >"$patch"
+    KUBEADM_FLAGS=(--ignore-preflight-errors=SystemVerification)
+  fi
 }
 `,
 };

@@ -27,8 +27,24 @@ describe("provision/join", () => {
   });
 
   it("leaves a joined node alone and resets a half-joined one", () => {
-    expect(script).to.contain("if [[ -f /etc/kubernetes/kubelet.conf ]]; then");
+    expect(script).to.contain("KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf");
+    expect(script).to.contain("if [[ -f $KUBELET_KUBECONFIG ]]; then");
     expect(script).to.contain("kubeadm reset --force");
+  });
+
+  it("is done only once the kubelet registered the Node (kubeadm join returns before that)", () => {
+    const join = script.indexOf('kubeadm join --config "$CONFIG" "${KUBEADM_FLAGS[@]}"');
+    expect(join).to.be.greaterThan(0);
+    expect(script.indexOf("wait_for_node ||", join)).to.be.greaterThan(join);
+    expect(script).to.contain('kubectl --kubeconfig "$KUBELET_KUBECONFIG" get node "$NODE_NAME"');
+    expect(script).to.contain("NODE_NAME='w1-k8s'");
+  });
+
+  it("learns what kubeadm needs of the host on the node, before joining", () => {
+    expect(script.indexOf("kubeadm_host_facts\n")).to.be.lessThan(script.indexOf("kubeadm join --config"));
+    expect(renderJoinConfiguration(lab, worker, FIXED_TOKEN, HASH)).to.contain(
+      "patches:\n  directory: /etc/kubernetes/kubelab/patches\n",
+    );
   });
 
   it("removes its config (it holds the token) after a successful join", () => {

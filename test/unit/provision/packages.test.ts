@@ -1,4 +1,6 @@
 // install.sh: containerd for kubeadm (1.7 and 2.x layouts), pkgs.k8s.io for the minor, pinned and held packages.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
@@ -8,7 +10,7 @@ import {
   PAUSE_IMAGE,
   renderInstallScript,
 } from "../../../bootstrap/provision/packages.ts";
-import { labOf } from "../helpers.ts";
+import { labOf, tempDir } from "../helpers.ts";
 
 describe("provision/packages", () => {
   it("uses the pause image kubeadm 1.36 expects", () => {
@@ -16,20 +18,52 @@ describe("provision/packages", () => {
   });
 
   it("configures SystemdCgroup and the sandbox image in both containerd layouts", () => {
-    expect(containerdConfigV2())
+    expect(containerdConfigV2("false"))
       .to.contain("version = 2")
       .and.to.contain(
         '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]\n  SystemdCgroup = true',
       );
-    expect(containerdConfigV2()).to.contain(`sandbox_image = "${PAUSE_IMAGE}"`);
-    expect(containerdConfigV3())
+    expect(containerdConfigV2("false")).to.contain(`sandbox_image = "${PAUSE_IMAGE}"`);
+    expect(containerdConfigV3("false"))
       .to.contain("version = 3")
       .and.to.contain(
         "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true",
       );
-    expect(containerdConfigV3()).to.contain(
+    expect(containerdConfigV3("false")).to.contain(
       `[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '${PAUSE_IMAGE}'`,
     );
+  });
+
+  it("puts restrict_oom_score_adj in the CRI table of each layout, and nothing bash would expand", () => {
+    expect(containerdConfigV2("true")).to.contain(
+      '[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.k8s.io/pause:3.10.2"\n  restrict_oom_score_adj = true\n',
+    );
+    expect(containerdConfigV3("true")).to.contain(
+      "[plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = true\n",
+    );
+    // The script writes them through unquoted heredocs, to fill in the detected value.
+    for (const config of [containerdConfigV2("x"), containerdConfigV3("x")]) {
+      expect(config).not.to.match(/[$`\\]/);
+    }
+  });
+
+  it("restricts oom_score_adj exactly where the process lacks CAP_SYS_RESOURCE", async () => {
+    const lab = labOf();
+    const script = renderInstallScript(lab, lab.controlPlane);
+    const detect = script.slice(script.indexOf("cap_effective="), script.indexOf("version_line="));
+    const dir = await tempDir();
+    for (const [capEffective, restricted] of [
+      // A VM's root: every capability. podman's root on a host without CAP_SYS_RESOURCE (bit 24): this machine.
+      ["000001ffffffffff", "false"],
+      ["000001fffeffffff", "true"],
+      ["0000000001000000", "false"],
+    ]) {
+      const status = join(dir, `status-${capEffective}`);
+      await writeFile(status, `Name:\tbash\nCapInh:\t0000000000000000\nCapEff:\t${capEffective}\n`);
+      const snippet = `set -euo pipefail\nlog() { :; }\n${detect.replaceAll("/proc/self/status", status)}\necho "restrict=$RESTRICT_OOM_SCORE_ADJ"`;
+      const { stdout } = await execa("bash", ["-c", snippet]);
+      expect(stdout, capEffective).to.equal(`restrict=${restricted}`);
+    }
   });
 
   it("picks the config layout from containerd's major version", async () => {

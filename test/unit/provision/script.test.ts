@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { execa } from "execa";
 
+import { pathExists } from "../../../bootstrap/files.ts";
 import { scriptHeader, shellQuote } from "../../../bootstrap/provision/script.ts";
 import { labOf, tempDir } from "../helpers.ts";
 
@@ -43,6 +44,30 @@ echo "changed=$FILE_CHANGED"
     const third = await execa("bash", [join(dir, "t.sh"), target]);
     expect(third.stdout).to.contain("changed=true");
     expect(await readFile(target, "utf8")).to.equal("hello\n");
+  });
+
+  it("kubeadm_host_facts opts the kubelet into cgroup v1 and skips SystemVerification only on a v1 host", async () => {
+    const lab = labOf();
+    const dir = await tempDir();
+    const patches = join(dir, "patches");
+    const header = scriptHeader("test", lab, lab.controlPlane, ["test"], ["kubeadm_host_facts"]);
+    const facts = async (filesystem: string) => {
+      const script = `${header.replaceAll("/etc/kubernetes/kubelab/patches", patches)}
+stat() { echo ${filesystem}; }
+kubeadm_host_facts
+printf 'flags=%s\\n' "\${KUBEADM_FLAGS[*]}"
+`;
+      await writeFile(join(dir, "t.sh"), script);
+      return (await execa("bash", [join(dir, "t.sh")])).stdout;
+    };
+    const patch = join(patches, "kubeletconfiguration.yaml");
+    // A hybrid v1 host: /sys/fs/cgroup is a tmpfs holding the v1 hierarchies.
+    expect(await facts("tmpfs")).to.contain("flags=--ignore-preflight-errors=SystemVerification");
+    expect(await readFile(patch, "utf8")).to.equal("failCgroupV1: false\n");
+    // cgroup v2 (the lab's VM boxes): no flag, and no patch left from an earlier run.
+    expect(await facts("cgroup2fs")).to.equal("flags=");
+    expect(await pathExists(patch)).to.equal(false);
+    expect(await pathExists(patches)).to.equal(true);
   });
 
   it("a failing command stops the script (set -e) with its status", async () => {

@@ -40,6 +40,17 @@ log "containerd ($CONTAINERD_PACKAGE) and tools"
 apt_get update
 apt_get install -- "$CONTAINERD_PACKAGE" ca-certificates curl gpg conntrack socat
 
+# Lowering an oom_score_adj below the parent's (the kubelet gives Guaranteed pods and itself negative scores)
+# needs CAP_SYS_RESOURCE. A VM's root has it; a node container's root lacks it when its host withholds it from
+# the container engine: then containerd must clamp the scores it is given instead of failing every pod sandbox.
+cap_effective=$(awk '$1 == "CapEff:" { print $2 }' /proc/self/status)
+if (((16#$cap_effective >> 24) & 1)); then
+  RESTRICT_OOM_SCORE_ADJ=false
+else
+  RESTRICT_OOM_SCORE_ADJ=true
+  log "no CAP_SYS_RESOURCE here: containerd restricts oom_score_adj"
+fi
+
 version_line=$(containerd --version)
 if [[ $version_line =~ [[:space:]]v?([0-9]+)\.([0-9]+)\.[0-9]+ ]]; then
   containerd_major=${BASH_REMATCH[1]}
@@ -49,12 +60,15 @@ fi
 
 log "containerd $containerd_major.x: systemd cgroups, sandbox image registry.k8s.io/pause:3.10.2"
 if ((containerd_major >= 2)); then
-  put_file /etc/containerd/config.toml 0644 <<'EOF'
+  put_file /etc/containerd/config.toml 0644 <<EOF
 # kubelab: containerd 2.x configuration for kubeadm (merged over containerd's defaults).
 version = 3
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = 'registry.k8s.io/pause:3.10.2'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = $RESTRICT_OOM_SCORE_ADJ
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
   runtime_type = 'io.containerd.runc.v2'
@@ -63,12 +77,13 @@ version = 3
   SystemdCgroup = true
 EOF
 else
-  put_file /etc/containerd/config.toml 0644 <<'EOF'
+  put_file /etc/containerd/config.toml 0644 <<EOF
 # kubelab: containerd 1.x configuration for kubeadm (merged over containerd's defaults).
 version = 2
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:3.10.2"
+  restrict_oom_score_adj = $RESTRICT_OOM_SCORE_ADJ
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"

@@ -7,10 +7,28 @@ set -euo pipefail
 log() { printf '==> %s\n' "$*"; }
 fail() { printf 'kubelab: %s\n' "$*" >&2; exit 1; }
 
+# kubeadm_host_facts: what kubeadm init/join must know of this host, as KUBEADM_FLAGS and a kubelet patch
+# in /etc/kubernetes/kubelab/patches. On cgroup v1 (a hybrid host running node containers; the lab's VM
+# boxes run cgroup v2 and get neither) the kubelet (1.35+) starts only with failCgroupV1: false, and
+# kubeadm's SystemVerification preflight check fails: it is the one check skipped, and only there.
+kubeadm_host_facts() {
+  local patch=/etc/kubernetes/kubelab/patches/kubeletconfiguration.yaml
+  install -d -m 0700 /etc/kubernetes/kubelab/patches
+  KUBEADM_FLAGS=()
+  if [[ $(stat -f -c %T /sys/fs/cgroup) == cgroup2fs ]]; then
+    rm -f "$patch"
+  else
+    log "cgroup v1 host: kubelet failCgroupV1=false, kubeadm preflight without SystemVerification"
+    printf 'failCgroupV1: false\n' >"$patch"
+    KUBEADM_FLAGS=(--ignore-preflight-errors=SystemVerification)
+  fi
+}
+
 CONFIG_DIR=/etc/kubernetes/kubelab
 CONFIG=$CONFIG_DIR/kubeadm-init.yaml
 DONE_MARKER=$CONFIG_DIR/init.done
 ADMIN_KUBECONFIG=/etc/kubernetes/admin.conf
+CONNTRACK_MAX=/proc/sys/net/netfilter/nf_conntrack_max
 
 wait_for_api_server() {
   local attempt
@@ -56,6 +74,8 @@ nodeRegistration:
   kubeletExtraArgs:
     - name: node-ip
       value: 192.168.56.10
+patches:
+  directory: /etc/kubernetes/kubelab/patches
 ---
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
@@ -76,8 +96,22 @@ kind: KubeletConfiguration
 cgroupDriver: systemd
 EOF
   )
+  # kube-proxy sizes the conntrack table (net.netfilter.nf_conntrack_max) as it starts, and fails where it
+  # cannot: only the host's own network namespace may, so in a node container the file is read-only and the
+  # table the host's. There kube-proxy is told to leave it (maxPerCore 0); a VM's kube-proxy sizes its own.
+  if [[ -e $CONNTRACK_MAX && ! -w $CONNTRACK_MAX ]]; then
+    log "conntrack table: the host's ($CONNTRACK_MAX is read-only here), kube-proxy leaves its size"
+    cat >>"$CONFIG" <<'EOF'
+---
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack:
+  maxPerCore: 0
+EOF
+  fi
+  kubeadm_host_facts
   log "kubeadm init (kubeadm $kubeadm_version)"
-  kubeadm init --config "$CONFIG" --skip-token-print
+  kubeadm init --config "$CONFIG" --skip-token-print "${KUBEADM_FLAGS[@]}"
   touch "$DONE_MARKER"
 fi
 

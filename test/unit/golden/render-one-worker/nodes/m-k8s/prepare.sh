@@ -29,12 +29,21 @@ apt_get() {
 }
 
 NODE_NAME='m-k8s'
+# "none" on a VM; the container manager's name ("podman") in a node container, which shares its host's kernel.
+CONTAINER=$(systemd-detect-virt --container || true)
 
-log "swap: off now and after reboot"
-swapoff -a
-if grep -Eq '^[^#[:space:]][^#]*[[:space:]]swap[[:space:]]' /etc/fstab; then
-  sed -i.kubelab-backup -E 's/^([^#[:space:]][^#]*[[:space:]]swap[[:space:]].*)$/# \1  # swap disabled by kubelab/' /etc/fstab
-  systemctl daemon-reload
+if [[ $CONTAINER == none ]]; then
+  log "swap: off now and after reboot"
+  swapoff -a
+  if grep -Eq '^[^#[:space:]][^#]*[[:space:]]swap[[:space:]]' /etc/fstab; then
+    sed -i.kubelab-backup -E 's/^([^#[:space:]][^#]*[[:space:]]swap[[:space:]].*)$/# \1  # swap disabled by kubelab/' /etc/fstab
+    systemctl daemon-reload
+  fi
+else
+  # The swap a container sees is its host's: swapoff here would turn it off for the whole machine.
+  [[ -z $(swapon --show --noheadings) ]] ||
+    fail "the host has swap on, which the kubelet refuses; this $CONTAINER container shares the host's kernel: turn swap off on the host (swapoff -a) and run bootstrap up again"
+  log "swap: none (the $CONTAINER container shares the host's kernel, which has no swap on)"
 fi
 
 log "kernel modules: overlay, br_netfilter (now and at boot)"
@@ -42,8 +51,23 @@ put_file /etc/modules-load.d/kubelab.conf 0644 <<'EOF'
 overlay
 br_netfilter
 EOF
-modprobe overlay
-modprobe br_netfilter
+# kernel_has MODULE: the kernel already offers what MODULE provides (loaded, or built in: a built-in module
+# without parameters has no /sys/module entry, so its feature is checked instead).
+kernel_has() {
+  [[ -d /sys/module/$1 ]] && return 0
+  case $1 in
+    overlay) grep -qw overlay /proc/filesystems ;;
+    br_netfilter) [[ -d /proc/sys/net/bridge ]] ;;
+    *) return 1 ;;
+  esac
+}
+for module in overlay br_netfilter; do
+  if kernel_has "$module"; then
+    log "$module: already in the kernel"
+  else
+    modprobe "$module"
+  fi
+done
 
 log "sysctls: bridged traffic through iptables, IPv4 forwarding"
 put_file /etc/sysctl.d/99-kubelab.conf 0644 <<'EOF'
@@ -71,7 +95,10 @@ rm -f "$hosts_new"
 if [[ $FILE_CHANGED == true ]]; then log "/etc/hosts updated"; else log "/etc/hosts already up to date"; fi
 
 log "time sync"
-if systemctl cat chrony.service >/dev/null 2>&1; then
+if [[ $CONTAINER != none ]]; then
+  # A container reads its host's clock (a privileged one setting it would set the host's): the host keeps time.
+  log "time sync: the host's clock ($CONTAINER container)"
+elif systemctl cat chrony.service >/dev/null 2>&1; then
   systemctl enable --now chrony.service
 else
   if ! systemctl cat systemd-timesyncd.service >/dev/null 2>&1; then
