@@ -32,6 +32,13 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
     neededBy:
       "the podman provider's node containers, kind's podman engine, the kit's client and server containers",
   },
+  // podman's package depends on crun | runc and apt takes crun, which refuses this host's hybrid cgroup v1
+  // layout: every podman run here says --runtime runc.
+  {
+    command: "runc",
+    aptPackage: "runc",
+    neededBy: "podman's OCI runtime for the node containers (not crun)",
+  },
   { command: "dpkg-deb", aptPackage: "dpkg", neededBy: "the offline kit's Debian packages" },
   { command: "gpg", aptPackage: "gnupg", neededBy: "the signing of the offline kit's apt repository" },
   { command: "gpgv", aptPackage: "gpgv", neededBy: "the check of the kit's signatures as apt makes it" },
