@@ -15,10 +15,12 @@ export const ROLE_LABEL = "kubelab.dev/role";
 const ROLE = "kit-server";
 
 /** The registries the kit's mirror stands in for (containerd's hosts.toml names each one). */
-export const MIRRORED_REGISTRIES = ["registry.k8s.io", "docker.io", "quay.io", "gcr.io"] as const;
-
-const APT_PORT = 80;
-const REGISTRY_PORT = 5000;
+export const KIT_MIRRORED_REGISTRIES = ["registry.k8s.io", "docker.io", "quay.io", "gcr.io"] as const;
+/** The server's ports on the lab network: the apt repository and the registry mirror. */
+export const KIT_APT_PORT = 80;
+export const KIT_REGISTRY_PORT = 5000;
+const APT_PORT = KIT_APT_PORT;
+const REGISTRY_PORT = KIT_REGISTRY_PORT;
 const REGISTRY_ROOT = "/var/lib/kubelab-registry";
 
 /**
@@ -100,7 +102,7 @@ export interface KitServer {
   /** `http://<ip>/core:/stable:/v1.36/deb/`: lab.yaml's packages.repository. */
   readonly repository: string;
   /** `http://<ip>:5000` for each mirrored registry: lab.yaml's images.mirrors. */
-  readonly mirrors: Readonly<Record<(typeof MIRRORED_REGISTRIES)[number], string>>;
+  readonly mirrors: Readonly<Record<(typeof KIT_MIRRORED_REGISTRIES)[number], string>>;
   /** The upstream references the mirror holds. */
   readonly images: readonly string[];
 }
@@ -199,7 +201,7 @@ export async function startKitServer(options: KitServerOptions): Promise<KitServ
     container: name,
     repository: `http://${options.ip}/${options.kit.repositoryPath}`,
     mirrors: Object.fromEntries(
-      MIRRORED_REGISTRIES.map((host) => [host, registryUrl]),
+      KIT_MIRRORED_REGISTRIES.map((host) => [host, registryUrl]),
     ) as KitServer["mirrors"],
     images,
   };

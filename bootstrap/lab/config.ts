@@ -31,6 +31,10 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KUBERNETES_VERSION = /^v?1\.(\d{1,2})(\.\d{1,3})?$/;
 const CALICO_VERSION = /^v3\.\d{1,2}\.\d{1,3}$/;
 const CRON_FIELDS = /^(\S+\s+){4}\S+$/;
+/** An apt repository or registry mirror address: http(s)://host[:port][/path]. */
+const HTTP_URL = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~:@%+/-]*)?$/;
+/** A registry host as image references name it: registry.k8s.io, docker.io, quay.io, my.registry:5000. */
+const REGISTRY_HOST = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/;
 /** Debian policy 5.6.1: lower-case letters, digits, + - . ; at least two characters, starting alphanumeric. */
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
 /** An image reference: [registry[:port]/]path[:tag][@sha256:digest], as the container runtimes accept it. */
@@ -136,6 +140,42 @@ export const labFileSchema = z.strictObject({
         .regex(CRON_FIELDS, "must be a cron expression with 5 fields")
         .default("0 */6 * * *"),
       retain: z.number().int().min(1).max(1000).default(7),
+    })
+    .prefault({}),
+  packages: z
+    .strictObject({
+      /**
+       * An apt repository in pkgs.k8s.io's layout (flat: `deb [signed-by=KEYRING] URL /`) for the lab's
+       * minor, used by install.sh instead of pkgs.k8s.io: a mirror for air-gapped labs.
+       */
+      repository: z
+        .string()
+        .regex(HTTP_URL, "must be an http(s) URL such as http://mirror.lab/core:/stable:/v1.36/deb/")
+        .refine((url) => url.endsWith("/"), "must end with / (the flat repository's directory)")
+        .optional(),
+      /** Its signing key (armored OpenPGP public key file, relative to lab.yaml); default: URL + Release.key. */
+      key: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  images: z
+    .strictObject({
+      /** A registry mirror per upstream registry, written as containerd hosts.toml on every node. */
+      mirrors: z
+        .record(
+          z.string().regex(REGISTRY_HOST, "must be a registry host such as registry.k8s.io or docker.io"),
+          z.string().regex(HTTP_URL, "must be an http(s) URL such as http://mirror.lab:5000"),
+        )
+        .default({}),
+    })
+    .prefault({}),
+  podman: z
+    .strictObject({
+      /**
+       * Serve the offline kit (`npm run kit`) on the lab's network and take packages and images from it. A
+       * podman lab's network is internal (nothing leaves the machine): without the kit it needs
+       * packages.repository and images.mirrors reachable from it.
+       */
+      kit: z.boolean().default(true),
     })
     .prefault({}),
   operator: z
@@ -411,6 +451,7 @@ function validateLab(lab: Lab, file: LabFile): ConfigProblem[] {
       });
     }
   }
+  problems.push(...sourceProblems(lab));
   const minor = Number(KUBERNETES_VERSION.exec(lab.kubernetes.version)?.[1]);
   if (minor < 30) {
     problems.push({
@@ -465,4 +506,49 @@ export function kubernetesMinor(version: string): string {
 export function kubernetesPatch(version: string): string | undefined {
   const parts = version.replace(/^v/, "").split(".");
   return parts.length === 3 ? parts.join(".") : undefined;
+}
+
+/** The rules of packages/images/podman.kit: what a podman lab (no internet) and a mirror need. */
+function sourceProblems(lab: Lab): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (lab.packages.key !== undefined && lab.packages.repository === undefined) {
+    problems.push({ path: "packages.key", message: "is the key of packages.repository, which is not set" });
+  }
+  if (lab.provider !== "podman") return problems;
+  if (lab.podman.kit) {
+    const kitAddress = parseIpv4(kitServerAddress(lab.network.hostOnlyCidr));
+    for (const node of lab.nodes) {
+      if (parseIpv4(node.ip) === kitAddress) {
+        problems.push({
+          path: node.role === "control-plane" ? "controlPlane.ip" : "workers",
+          message: `${node.ip} (${node.name}) is the kit server's address on a podman lab (the last of network.hostOnlyCidr)`,
+        });
+      }
+    }
+    return problems;
+  }
+  if (lab.packages.repository === undefined) {
+    problems.push({
+      path: "packages.repository",
+      message:
+        "must be set when podman.kit is false: a podman lab's network is internal and cannot reach pkgs.k8s.io",
+    });
+  }
+  if (Object.keys(lab.images.mirrors).length === 0) {
+    problems.push({
+      path: "images.mirrors",
+      message:
+        "must be set when podman.kit is false: a podman lab's nodes cannot reach the upstream registries",
+    });
+  }
+  return problems;
+}
+
+/**
+ * The offline kit server's address on a podman lab's network: the last usable address of network.hostOnlyCidr
+ * (the first is the host's).
+ */
+export function kitServerAddress(hostOnlyCidr: string): string {
+  const network = parseCidr(hostOnlyCidr);
+  return formatIpv4(network.base + 2 ** (32 - network.prefix) - 2);
 }

@@ -6,28 +6,37 @@ import { scriptHeader, shellQuote } from "./script.ts";
 /** The sandbox ("pause") image kubeadm 1.36 expects; containerd must pin the same one or kubeadm warns. */
 export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2";
 
-/** The pkgs.k8s.io apt repository of one Kubernetes minor (each minor has its own repository and key). */
-export function kubernetesAptRepository(minor: string): string {
-  return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
+/** Where a node's packages and images come from (lab/sources.ts), as install.sh embeds them. */
+export interface InstallSources {
+  /** The flat apt repository in pkgs.k8s.io's layout, ending in `/`. */
+  readonly repository: string;
+  /** Its armored public key, embedded; undefined: fetched from `${repository}Release.key`. */
+  readonly key?: string;
+  /** Upstream registry host -> mirror URL, as containerd hosts.toml files. */
+  readonly mirrors: Readonly<Record<string, string>>;
 }
+
+/** Where containerd reads its per-registry hosts.toml files (config_path). */
+export const CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d";
 
 /**
  * install.sh for `node`: the distribution's containerd configured for kubeadm (config version 2 for
- * containerd 1.x, version 3 for 2.x: the CRI plugin moved), pkgs.k8s.io for the lab's minor with its signing
- * key, kubeadm/kubelet/kubectl at one exact version and held, and the kubelet pinned to the host-only address.
+ * containerd 1.x, version 3 for 2.x: the CRI plugin moved), with a hosts.toml per registry mirror, the apt
+ * repository of `sources` (pkgs.k8s.io for the lab's minor by default) with its signing key, kubeadm/kubelet/
+ * kubectl at one exact version and held, and the kubelet pinned to the host-only address.
  * One branch on a detected fact: without CAP_SYS_RESOURCE (a node container on a host that withholds it)
  * containerd gets `restrict_oom_score_adj = true`; a VM's root has the capability and keeps the default.
  */
-export function renderInstallScript(lab: Lab, node: LabNode): string {
+export function renderInstallScript(lab: Lab, node: LabNode, sources: InstallSources): string {
   const minor = kubernetesMinor(lab.kubernetes.version);
   const patch = kubernetesPatch(lab.kubernetes.version) ?? "";
-  const repository = kubernetesAptRepository(minor);
+  const repository = sources.repository;
   const keyring = `/etc/apt/keyrings/kubernetes-v${minor}-apt-keyring.gpg`;
   return `${scriptHeader(
     "install",
     lab,
     node,
-    ["Installs containerd and kubeadm, kubelet, kubectl from pkgs.k8s.io."],
+    [`Installs containerd and kubeadm, kubelet, kubectl from ${repository}.`],
     ["put_file", "apt_get"],
   )}
 NODE_IP=${shellQuote(node.ip)}
@@ -60,7 +69,7 @@ else
   fail "cannot read the containerd version from: $version_line"
 fi
 
-log "containerd $containerd_major.x: systemd cgroups, sandbox image ${PAUSE_IMAGE}"
+${renderMirrors(sources.mirrors)}log "containerd $containerd_major.x: systemd cgroups, sandbox image ${PAUSE_IMAGE}"
 if ((containerd_major >= 2)); then
   put_file /etc/containerd/config.toml 0644 <<EOF
 ${containerdConfigV3("$RESTRICT_OOM_SCORE_ADJ")}EOF
@@ -78,14 +87,7 @@ image-endpoint: ${CRI_SOCKET}
 EOF
 
 log "apt repository $REPOSITORY"
-if [[ ! -s $KEYRING ]]; then
-  install -d -m 0755 /etc/apt/keyrings
-  key_download=$(mktemp)
-  curl -fsSL --retry 3 "\${REPOSITORY}Release.key" -o "$key_download"
-  gpg --batch --yes --dearmor -o "$KEYRING" "$key_download"
-  chmod 0644 "$KEYRING"
-  rm -f "$key_download"
-fi
+${sources.key === undefined ? FETCHED_KEY : embeddedKey(sources.key)}
 put_file /etc/apt/sources.list.d/kubernetes.list 0644 <<EOF
 deb [signed-by=$KEYRING] $REPOSITORY /
 EOF
@@ -102,7 +104,7 @@ if [[ -z $KUBERNETES_PATCH && $current == "$wanted_prefix"* ]]; then
   package_version=$current
 else
   package_version=$(apt-cache madison kubeadm | awk -v prefix="$wanted_prefix" 'index($3, prefix) == 1 { print $3 }' | sort -V | tail -n 1)
-  [[ -n $package_version ]] || fail "pkgs.k8s.io has no kubeadm \${wanted_prefix}* package (see apt-cache madison kubeadm)"
+  [[ -n $package_version ]] || fail "$REPOSITORY has no kubeadm \${wanted_prefix}* package (see apt-cache madison kubeadm)"
 fi
 
 log "kubeadm, kubelet, kubectl $package_version (held)"
@@ -143,6 +145,9 @@ version = 2
   sandbox_image = "${PAUSE_IMAGE}"
   restrict_oom_score_adj = ${restrictOomScoreAdj}
 
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "${CONTAINERD_CERTS_DIR}"
+
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
 
@@ -159,6 +164,9 @@ version = 3
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = '${PAUSE_IMAGE}'
 
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '${CONTAINERD_CERTS_DIR}'
+
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = ${restrictOomScoreAdj}
 
@@ -168,4 +176,51 @@ version = 3
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
 `;
+}
+
+/** The repository's key fetched from it (pkgs.k8s.io serves Release.key beside the index, over HTTPS). */
+const FETCHED_KEY = `if [[ ! -s $KEYRING ]]; then
+  install -d -m 0755 /etc/apt/keyrings
+  key_download=$(mktemp)
+  curl -fsSL --retry 3 "\${REPOSITORY}Release.key" -o "$key_download"
+  gpg --batch --yes --dearmor -o "$KEYRING" "$key_download"
+  chmod 0644 "$KEYRING"
+  rm -f "$key_download"
+fi`;
+
+/** The repository's key as bootstrap was given it (a mirror's key file, the offline kit's): pinned, not fetched. */
+function embeddedKey(armored: string): string {
+  const text = armored.endsWith("\n") ? armored : `${armored}\n`;
+  return `put_file "\${KEYRING%.gpg}.asc" 0644 <<'EOF'
+${text}EOF
+if [[ $FILE_CHANGED == true || ! -s $KEYRING ]]; then
+  gpg --batch --yes --dearmor -o "$KEYRING" "\${KEYRING%.gpg}.asc"
+  chmod 0644 "$KEYRING"
+fi`;
+}
+
+/** The URL containerd falls back to after the mirrors: the registry itself (Docker Hub's API host for docker.io). */
+function registryServer(registry: string): string {
+  return registry === "docker.io" ? "https://registry-1.docker.io" : `https://${registry}`;
+}
+
+/**
+ * One hosts.toml per mirrored registry (containerd's config_path): pulls and resolves go to the mirror first,
+ * so kubeadm and every manifest keep their upstream image names. Empty when the lab has no mirrors.
+ */
+function renderMirrors(mirrors: Readonly<Record<string, string>>): string {
+  const registries = Object.keys(mirrors).sort();
+  if (registries.length === 0) return "";
+  const files = registries.map(
+    (registry) => `put_file ${CONTAINERD_CERTS_DIR}/${registry}/hosts.toml 0644 <<'EOF'
+# kubelab: ${registry} through the lab's mirror (lab.yaml images.mirrors); the registry itself after it.
+server = "${registryServer(registry)}"
+
+[host."${mirrors[registry]}"]
+  capabilities = ["pull", "resolve"]
+EOF
+`,
+  );
+  return `log "registry mirrors: ${registries.join(" ")}"
+${files.join("")}`;
 }

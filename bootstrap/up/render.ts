@@ -5,7 +5,7 @@ import type { Lab, LabNode } from "../lab/config.ts";
 import { FileMode, writeFileAtomic } from "../files.ts";
 import { renderInitConfiguration, renderJoinConfiguration } from "../provision/kubeadm.ts";
 import { renderInitScript } from "../provision/init.ts";
-import { renderInstallScript } from "../provision/packages.ts";
+import { renderInstallScript, type InstallSources } from "../provision/packages.ts";
 import { renderJoinScript, renderRevokeTokenScript, renderTokenScript } from "../provision/join.ts";
 import { renderPrepareScript } from "../provision/prepare.ts";
 import type { Provider } from "../providers/provider.ts";
@@ -30,6 +30,8 @@ export interface RenderInput {
   readonly token: string;
   /** Known once the control plane exists; CA_HASH_PENDING before. */
   readonly caCertHash?: string;
+  /** Where install.sh takes packages and images from (lab/sources.ts installSources). */
+  readonly sources: InstallSources;
 }
 
 /** Relative paths of a node's rendered files. */
@@ -63,7 +65,7 @@ export function renderLabFiles(input: RenderInput): RenderedFile[] {
       });
       files.push({
         path: nodeFiles.install(node.name),
-        content: renderInstallScript(lab, node),
+        content: renderInstallScript(lab, node, input.sources),
         secret: false,
       });
     }

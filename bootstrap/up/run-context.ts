@@ -1,5 +1,9 @@
 // The RunContext of one `up` run: the inputs, and the accessors that compute once per run.
+import { dirname } from "node:path";
+
 import { StateError } from "../errors.ts";
+import { installSources } from "../lab/sources.ts";
+import type { InstallSources } from "../provision/packages.ts";
 import { customizeCalico, renderAppliedManifest } from "../kube/calico.ts";
 import type { NodeStatus } from "../providers/provider.ts";
 import { usableJoinToken } from "./join-token.ts";
@@ -8,7 +12,7 @@ import type { AppliedCalico, RunContext } from "./step.ts";
 /** What a run is made of; the rest of RunContext is derived from it. */
 export type RunInputs = Omit<
   RunContext,
-  "nodeStatuses" | "forgetNodeStatuses" | "joinToken" | "appliedCalico"
+  "nodeStatuses" | "forgetNodeStatuses" | "joinToken" | "appliedCalico" | "installSources"
 >;
 
 /**
@@ -19,6 +23,7 @@ export function createRunContext(inputs: RunInputs): RunContext {
   let statuses: Promise<ReadonlyMap<string, NodeStatus>> | undefined;
   let token: Promise<string> | undefined;
   let calico: AppliedCalico | undefined;
+  let sources: InstallSources | undefined;
   const run: RunContext = {
     ...inputs,
     nodeStatuses() {
@@ -43,6 +48,11 @@ export function createRunContext(inputs: RunInputs): RunContext {
       const objects = customizeCalico(run.calico.text, run.lab, run.calico.origin);
       calico = { objects, yaml: renderAppliedManifest(objects, run.lab, run.calico.origin) };
       return calico;
+    },
+    installSources() {
+      // The lab's folder: .kubelab/ is next to lab.yaml, and packages.key is relative to lab.yaml.
+      sources ??= installSources(run.lab, dirname(run.workDir.root));
+      return sources;
     },
   };
   return run;

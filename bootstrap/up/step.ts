@@ -6,6 +6,7 @@ import { nodeStepKey, type LabState } from "../lab/state.ts";
 import type { WorkDir } from "../lab/workdir.ts";
 import type { CalicoManifest } from "../kube/calico.ts";
 import type { Logger } from "../log.ts";
+import type { InstallSources } from "../provision/packages.ts";
 import type { TokenSource } from "../provision/token.ts";
 import type { NodeStatus, PlanCapabilities, Provider, ProviderContext } from "../providers/provider.ts";
 
@@ -36,6 +37,8 @@ export interface RunContext {
   joinToken(): Promise<string>;
   /** The Calico objects and manifest this run applies and bundles: parsed once per run (~370 KB). */
   appliedCalico(): AppliedCalico;
+  /** Where install.sh takes packages and images from, its key read once per run (lab/sources.ts). */
+  installSources(): InstallSources;
 }
 
 /** The Calico manifest as the lab applies it: the objects, and the YAML recorded in .kubelab/addons/. */

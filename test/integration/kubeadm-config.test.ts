@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { execa } from "execa";
 
 import { parseLab } from "../../bootstrap/lab/config.ts";
+import { installSources } from "../../bootstrap/lab/sources.ts";
 import { INSTALLED_KUBEADM_VERSION } from "../../bootstrap/provision/kubeadm.ts";
 import { renderLabFiles } from "../../bootstrap/up/render.ts";
 import { caCertHash } from "../../bootstrap/provision/cahash.ts";
@@ -53,6 +54,7 @@ describe("kubeadm configurations rendered by the CLI", () => {
   async function renderedConfigs(labYaml: string): Promise<Map<string, string>> {
     const lab = parseLab(`${LAB_HEADER}${labYaml}`, "lab.yaml");
     const files = renderLabFiles({
+      sources: installSources(lab, "/"),
       lab,
       provider: KUBEADM_PROVIDER,
       token: randomBootstrapToken(),

@@ -1,7 +1,7 @@
 // The steps that make and prepare the machines: render the files, create the nodes, run the node scripts, wait for Ready.
 import { join } from "node:path";
 
-import type { Lab, LabNode } from "../../lab/config.ts";
+import type { LabNode } from "../../lab/config.ts";
 import { digestOf } from "../../lab/state.ts";
 import { readTextIfExists } from "../../files.ts";
 import { renderInstallScript } from "../../provision/packages.ts";
@@ -52,6 +52,7 @@ export async function currentFiles(run: RunContext) {
     // Only providers that run kubeadm need a join token; the others get no secret on disk.
     token: run.provider.capabilities.installsKubernetes ? await ensureToken(run) : "",
     ...(run.state.cluster.caCertHash ? { caCertHash: run.state.cluster.caCertHash } : {}),
+    sources: run.installSources(),
   });
 }
 
@@ -96,7 +97,7 @@ function scriptStep(
     concurrency: number;
     file: (node: string) => string;
     /** The script's content, for the digest: a changed script (a new node in /etc/hosts) runs again. */
-    content: (lab: Lab, node: LabNode) => string;
+    content: (run: RunContext, node: LabNode) => string;
     timeoutMs: number;
   },
 ): NodeStep {
@@ -107,7 +108,7 @@ function scriptStep(
     nodes: spec.nodes,
     concurrency: spec.concurrency,
     ...(spec.skipReason ? { skipReason: spec.skipReason } : {}),
-    digest: (node, run) => digestOf(spec.content(run.lab, node)),
+    digest: (node, run) => digestOf(spec.content(run, node)),
     async run(node, run, progress) {
       await run.provider.runScript(
         node,
@@ -129,7 +130,7 @@ export function prepareNodesStep(input: PlanInput): NodeStep {
     nodes: input.lab.nodes,
     concurrency: NODE_CONCURRENCY,
     file: nodeFiles.prepare,
-    content: renderPrepareScript,
+    content: (run, node) => renderPrepareScript(run.lab, node),
     timeoutMs: STEP_TIMEOUTS.prepare,
   });
 }
@@ -142,7 +143,7 @@ export function installPackagesStep(input: PlanInput): NodeStep {
     nodes: input.lab.nodes,
     concurrency: NODE_CONCURRENCY,
     file: nodeFiles.install,
-    content: renderInstallScript,
+    content: (run, node) => renderInstallScript(run.lab, node, run.installSources()),
     timeoutMs: STEP_TIMEOUTS.install,
   });
 }

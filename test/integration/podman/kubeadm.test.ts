@@ -13,6 +13,7 @@ import { startKitServer, stopKitServers, type KitServer } from "../../../bootstr
 import { kubeadmImages } from "../../../bootstrap/kit/versions.ts";
 import { cacheRoot } from "../../../bootstrap/controlplane/binaries.ts";
 import { pathExists } from "../../../bootstrap/files.ts";
+import { installSources } from "../../../bootstrap/lab/sources.ts";
 import { restoreLabEtcd } from "../../../bootstrap/providers/node-restore.ts";
 import { PodmanProvider } from "../../../bootstrap/providers/podman/provider.ts";
 import { NODE_BACKUPS_DIR } from "../../../bootstrap/providers/provider.ts";
@@ -111,12 +112,10 @@ describe("podman provider: kubeadm init and join with the VM scripts", function 
 
   it("runs prepare.sh and install.sh on every node, installing from the kit's repository instead of pkgs.k8s.io", async () => {
     token = randomBootstrapToken();
-    const files = renderLabFiles({ lab, provider, token }).map((file) =>
-      // The one difference from a VM lab: the repository (lab.yaml's packages.repository once it exists).
-      file.path.endsWith("install.sh")
-        ? { ...file, content: file.content.replace(/^REPOSITORY=.*$/m, `REPOSITORY='${server.repository}'`) }
-        : file,
-    );
+    // A podman lab takes its packages from the kit served on its network (podman.kit), key embedded.
+    const sources = installSources(lab, dirname(workDir));
+    expect(sources.repository).to.equal(server.repository);
+    const files = renderLabFiles({ lab, provider, token, sources });
     await writeRenderedFiles(workDir, files);
     await timed("prepare (2 nodes)", () =>
       Promise.all(lab.nodes.map((node) => run("prepare-nodes", node, nodeFiles.prepare(node.name)))),

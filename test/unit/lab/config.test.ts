@@ -122,6 +122,45 @@ describe("lab/config", () => {
         good: { controlPlane: { name: "cp1" } },
       },
       {
+        rule: "packages.repository is an http(s) URL of the flat repository's directory",
+        bad: { packages: { repository: "http://mirror.lab/core:/stable:/v1.36/deb" } },
+        path: "packages.repository",
+        good: { packages: { repository: "http://mirror.lab/core:/stable:/v1.36/deb/" } },
+      },
+      {
+        rule: "packages.key goes with packages.repository",
+        bad: { packages: { key: "./Release.key" } },
+        path: "packages.key",
+        good: { packages: { repository: "https://mirror.lab/deb/", key: "./Release.key" } },
+      },
+      {
+        rule: "images.mirrors maps registry hosts to http(s) URLs",
+        bad: { images: { mirrors: { "registry.k8s.io": "ftp://mirror.lab" } } },
+        path: "images.mirrors.registry.k8s.io",
+        good: { images: { mirrors: { "registry.k8s.io": "http://mirror.lab:5000" } } },
+      },
+      {
+        rule: "a podman lab without the kit needs a package repository it can reach",
+        bad: {
+          provider: "podman",
+          podman: { kit: false },
+          images: { mirrors: { "docker.io": "http://10.0.0.1:5000" } },
+        },
+        path: "packages.repository",
+        good: {
+          provider: "podman",
+          podman: { kit: false },
+          packages: { repository: "http://192.168.56.1/deb/" },
+          images: { mirrors: { "docker.io": "http://192.168.56.1:5000" } },
+        },
+      },
+      {
+        rule: "on a podman lab with the kit, no node takes the kit server's address",
+        bad: { provider: "podman", workers: { count: 1, firstIp: "192.168.56.254" } },
+        path: "workers",
+        good: { provider: "podman", workers: { count: 1, firstIp: "192.168.56.253" } },
+      },
+      {
         rule: "containerd.package is a Debian package name, never an apt option",
         bad: { containerd: { package: "-oDPkg::Pre-Invoke::=touch /pwned" } },
         path: "containerd.package",

@@ -10,6 +10,7 @@ import {
   PAUSE_IMAGE,
   renderInstallScript,
 } from "../../../bootstrap/provision/packages.ts";
+import { installSources } from "../../../bootstrap/lab/sources.ts";
 import { labOf, tempDir } from "../helpers.ts";
 
 describe("provision/packages", () => {
@@ -49,7 +50,7 @@ describe("provision/packages", () => {
 
   it("restricts oom_score_adj exactly where the process lacks CAP_SYS_RESOURCE", async () => {
     const lab = labOf();
-    const script = renderInstallScript(lab, lab.controlPlane);
+    const script = renderInstallScript(lab, lab.controlPlane, installSources(lab, "/"));
     const detect = script.slice(script.indexOf("cap_effective="), script.indexOf("version_line="));
     const dir = await tempDir();
     for (const [capEffective, restricted] of [
@@ -68,7 +69,7 @@ describe("provision/packages", () => {
 
   it("picks the config layout from containerd's major version", async () => {
     const lab = labOf();
-    const script = renderInstallScript(lab, lab.controlPlane);
+    const script = renderInstallScript(lab, lab.controlPlane, installSources(lab, "/"));
     const parse = script.slice(
       script.indexOf("version_line=$(containerd --version)"),
       script.indexOf('log "containerd $containerd_major.x'),
@@ -86,7 +87,7 @@ describe("provision/packages", () => {
 
   it("adds pkgs.k8s.io for the lab's minor with its own signing key (no Google repository)", () => {
     const lab = labOf({ kubernetes: { version: "1.35" } });
-    const script = renderInstallScript(lab, lab.controlPlane);
+    const script = renderInstallScript(lab, lab.controlPlane, installSources(lab, "/"));
     expect(script).to.contain("REPOSITORY='https://pkgs.k8s.io/core:/stable:/v1.35/deb/'");
     expect(script).to.contain("KEYRING='/etc/apt/keyrings/kubernetes-v1.35-apt-keyring.gpg'");
     expect(script).to.contain("deb [signed-by=$KEYRING] $REPOSITORY /");
@@ -96,24 +97,28 @@ describe("provision/packages", () => {
 
   it("installs kubeadm, kubelet and kubectl at one version and holds them", () => {
     const lab = labOf({ kubernetes: { version: "1.36.5" } });
-    const script = renderInstallScript(lab, lab.controlPlane);
+    const script = renderInstallScript(lab, lab.controlPlane, installSources(lab, "/"));
     expect(script).to.contain("KUBERNETES_PATCH='1.36.5'");
     expect(script).to.contain(
       '"kubeadm=$package_version" "kubelet=$package_version" "kubectl=$package_version"',
     );
     expect(script).to.contain("apt-mark hold kubeadm kubelet kubectl");
-    expect(renderInstallScript(labOf(), lab.controlPlane)).to.contain("KUBERNETES_PATCH=''");
+    expect(renderInstallScript(labOf(), lab.controlPlane, installSources(labOf(), "/"))).to.contain(
+      "KUBERNETES_PATCH=''",
+    );
   });
 
   it("pins the kubelet's node-ip to the node's host-only address", () => {
     const lab = labOf();
-    expect(renderInstallScript(lab, lab.workers[2]!))
+    expect(renderInstallScript(lab, lab.workers[2]!, installSources(lab, "/")))
       .to.contain("NODE_IP='192.168.56.103'")
       .and.to.contain("KUBELET_EXTRA_ARGS=--node-ip=$NODE_IP");
   });
 
   it("installs the containerd package lab.yaml names", () => {
     const lab = labOf({ containerd: { package: "containerd.io" } });
-    expect(renderInstallScript(lab, lab.controlPlane)).to.contain("CONTAINERD_PACKAGE='containerd.io'");
+    expect(renderInstallScript(lab, lab.controlPlane, installSources(lab, "/"))).to.contain(
+      "CONTAINERD_PACKAGE='containerd.io'",
+    );
   });
 });

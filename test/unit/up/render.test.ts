@@ -1,4 +1,4 @@
-// Every rendered file: golden files for the default and a 1-worker lab, secrets marked, scripts pass bash -n and shellcheck.
+// Every rendered file: golden files for the default, a 1-worker and an air-gapped lab, secrets marked, scripts pass bash -n and shellcheck.
 import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -12,20 +12,49 @@ import {
   type RenderedFile,
 } from "../../../bootstrap/up/render.ts";
 import { expectGolden } from "../golden.ts";
-import { FIXED_TOKEN, labOf, tempDir } from "../helpers.ts";
+import { installSources } from "../../../bootstrap/lab/sources.ts";
+import { FIXED_TOKEN, FIXTURES, labOf, tempDir } from "../helpers.ts";
 import { requireSystemTool } from "../../../scripts/system-tools.ts";
 
 const provider = new VagrantProvider();
 const HASH = `sha256:${"0f".repeat(32)}`;
 
+/** An air-gapped lab: its own apt mirror (key pinned from a file) and a registry mirror per registry. */
+const AIR_GAPPED = labOf({
+  workers: { count: 1 },
+  packages: { repository: "http://mirror.lab.example/core:/stable:/v1.36/deb/", key: "pki/apt-mirror.asc" },
+  images: {
+    mirrors: {
+      "registry.k8s.io": "http://mirror.lab.example:5000",
+      "docker.io": "https://hub.mirror.example",
+    },
+  },
+});
+
 const cases = {
-  default: () => renderLabFiles({ lab: labOf(), provider, token: FIXED_TOKEN }),
-  "one-worker": () =>
+  default: () =>
     renderLabFiles({
-      lab: labOf({ workers: { count: 1 }, kubernetes: { version: "1.36.5" } }),
+      lab: labOf(),
+      provider,
+      token: FIXED_TOKEN,
+      sources: installSources(labOf(), FIXTURES),
+    }),
+  "one-worker": () => {
+    const lab = labOf({ workers: { count: 1 }, kubernetes: { version: "1.36.5" } });
+    return renderLabFiles({
+      lab,
       provider,
       token: FIXED_TOKEN,
       caCertHash: HASH,
+      sources: installSources(lab, FIXTURES),
+    });
+  },
+  "air-gapped": () =>
+    renderLabFiles({
+      lab: AIR_GAPPED,
+      provider,
+      token: FIXED_TOKEN,
+      sources: installSources(AIR_GAPPED, FIXTURES),
     }),
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kubelab install script for m-k8s (lab kubelab), rendered by `bootstrap up`: edit lab.yaml, not this file.
-# Installs containerd and kubeadm, kubelet, kubectl from pkgs.k8s.io.
+# Installs containerd and kubeadm, kubelet, kubectl from https://pkgs.k8s.io/core:/stable:/v1.36/deb/.
 # Idempotent: running it again changes only what is not already as wanted.
 set -euo pipefail
 
@@ -67,6 +67,9 @@ version = 3
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = 'registry.k8s.io/pause:3.10.2'
 
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = '/etc/containerd/certs.d'
+
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = $RESTRICT_OOM_SCORE_ADJ
 
@@ -84,6 +87,9 @@ version = 2
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "registry.k8s.io/pause:3.10.2"
   restrict_oom_score_adj = $RESTRICT_OOM_SCORE_ADJ
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
 
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
@@ -126,7 +132,7 @@ if [[ -z $KUBERNETES_PATCH && $current == "$wanted_prefix"* ]]; then
   package_version=$current
 else
   package_version=$(apt-cache madison kubeadm | awk -v prefix="$wanted_prefix" 'index($3, prefix) == 1 { print $3 }' | sort -V | tail -n 1)
-  [[ -n $package_version ]] || fail "pkgs.k8s.io has no kubeadm ${wanted_prefix}* package (see apt-cache madison kubeadm)"
+  [[ -n $package_version ]] || fail "$REPOSITORY has no kubeadm ${wanted_prefix}* package (see apt-cache madison kubeadm)"
 fi
 
 log "kubeadm, kubelet, kubectl $package_version (held)"
