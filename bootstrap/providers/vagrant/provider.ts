@@ -10,7 +10,13 @@ import { formatIpv4, parseCidr } from "../../lab/ipv4.ts";
 import { runProcess } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { BACKUPS_DIR_NAME, nodeLogPath } from "../../lab/workdir.ts";
-import { asStepFailure, runInteractive, scriptMarkers, writeCopiedFile, writeHostKubeconfig } from "../node-io.ts";
+import {
+  asStepFailure,
+  runInteractive,
+  scriptMarkers,
+  writeCopiedFile,
+  writeHostKubeconfig,
+} from "../node-io.ts";
 import {
   hostBackupsDir,
   NODE_BACKUPS_DIR,
