@@ -103,6 +103,7 @@ Examples:
   bootstrap up                        create the lab (or resume it after a failure or Ctrl-C)
   bootstrap up --workers 1 --k8s-version 1.36.5
   bootstrap status                    nodes, VMs and readiness
+  bootstrap trace --new nginx:1.27 --rm  a new pod's path through the components, step by step
   bootstrap ssh m-k8s -- kubectl get pods -A
   bootstrap kubeconfig --merge        add the lab to ~/.kube/config
   bootstrap down --yes                destroy the lab

@@ -147,10 +147,8 @@ export function buildTimeline(input: TraceInput, subject: Timeline["subject"]): 
       id: "etcd",
       component: "etcd",
       what: `stored ${top.kind ?? "the object"} ${top.metadata.name}`,
-      untimed:
-        "implied by the API server's acceptance: it answers a create only after etcd committed the write; " +
-        "the API records no time of its own for it",
-      evidence: "no field or Event records it: the acceptance above is the evidence",
+      untimed: "not timed: implied by the API server's acceptance (it answers a create only once etcd committed it)",
+      evidence: "no field or Event records it",
       warning: false,
       from: "apiserver",
       to: "etcd",
