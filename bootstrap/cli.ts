@@ -103,6 +103,7 @@ Examples:
   bootstrap up                        create the lab (or resume it after a failure or Ctrl-C)
   bootstrap up --workers 1 --k8s-version 1.36.5
   bootstrap status                    nodes, VMs and readiness
+  bootstrap status --components       the component map: kubelet, runtime, CNI, static pods, CoreDNS, etcd
   bootstrap trace --new nginx:1.27 --rm  a new pod's path through the components, step by step
   bootstrap ssh m-k8s -- kubectl get pods -A
   bootstrap kubeconfig --merge        add the lab to ~/.kube/config
@@ -213,16 +214,23 @@ Exit codes: 0 destroyed (or declined), 1 the provider failed, 2 no terminal and 
   program
     .command("status")
     .description("show each node: role, address, its VM, and whether Kubernetes sees it Ready")
+    .option(
+      "--components",
+      "also the component map: kubelet, runtime and CNI per node, the control plane's static pods, CoreDNS, " +
+        "kube-proxy, etcd's size and revision, what the operator guards",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   bootstrap status
-Exit codes: 0 shown, 1 the provider failed, 2 bad lab.yaml or a missing tool`,
+  bootstrap status --components       the lab's components, read from the API (nothing is changed)
+Exit codes: 0 shown, 1 the provider failed or the API server failed while reading the components, 2 bad
+  lab.yaml or a missing tool`,
     )
-    .action(async (_options: object, command: Command) => {
+    .action(async (options: { components?: boolean }, command: Command) => {
       const { status } = await import("./commands/status.ts");
-      await status(globalOptions(command), io);
+      await status(globalOptions(command), io, options);
     });
 
   program
