@@ -106,7 +106,7 @@ describe("trace on a real control plane", function () {
     );
     expect(step("event:Started")?.evidence).to.equal("Event Started from kwok_controller");
     expect(step("condition:Ready")?.what).to.equal("Ready=True");
-    expect(ENVTEST_NODES.workers as readonly string[]).to.include(timeline.node?.name);
+    expect(ENVTEST_NODES.workers).to.include(timeline.node?.name);
     expect(timeline.node).to.include({ simulated: true });
     expect(timeline.node?.containerRuntimeVersion).to.match(/^kwok:\/\//);
   });
