@@ -242,7 +242,12 @@ function drawer(output: TraceOutput, io: CommandIo): (timeline: Timeline, final:
       if (previousLines > 0) io.stdout.write(`\x1b[${previousLines}F\x1b[J`);
       io.stdout.write(text);
       previousText = text;
-      previousLines = text.split("\n").length - 1;
+      // Rows on the screen, not lines: a line wider than the terminal wraps onto more rows.
+      const columns = io.stdout.columns > 0 ? io.stdout.columns : 80;
+      previousLines = text
+        .split("\n")
+        .slice(0, -1)
+        .reduce((rows, line) => rows + Math.max(1, Math.ceil(line.length / columns)), 0);
     };
   }
   const printed = new Set<string>();

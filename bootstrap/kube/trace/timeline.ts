@@ -147,7 +147,8 @@ export function buildTimeline(input: TraceInput, subject: Timeline["subject"]): 
       id: "etcd",
       component: "etcd",
       what: `stored ${top.kind ?? "the object"} ${top.metadata.name}`,
-      untimed: "not timed: implied by the API server's acceptance (it answers a create only once etcd committed it)",
+      untimed:
+        "not timed: implied by the API server's acceptance (it answers a create only once etcd committed it)",
       evidence: "no field or Event records it",
       warning: false,
       from: "apiserver",
@@ -156,7 +157,12 @@ export function buildTimeline(input: TraceInput, subject: Timeline["subject"]): 
       phase: PHASE.etcd,
     });
     const controllerRef = top.metadata.ownerReferences?.find((reference) => reference.controller === true);
-    if (controllerRef !== undefined) {
+    if (controllerRef?.kind === "Node") {
+      notes.push(
+        `${top.metadata.name} is a static pod: the kubelet on ${controllerRef.name} runs it from a manifest file ` +
+          "(/etc/kubernetes/manifests), and what the API accepted is its mirror pod, written by that kubelet",
+      );
+    } else if (controllerRef !== undefined) {
       notes.push(
         `${top.kind ?? "It"} ${top.metadata.name} is controlled by ${controllerRef.kind} ${controllerRef.name}, ` +
           "which the trace could not read: the chain starts below it",

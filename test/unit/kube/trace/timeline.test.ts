@@ -187,6 +187,40 @@ describe("kube/trace/timeline", () => {
     expect(pending.outcome).to.include({ state: "InProgress", component: "kube-scheduler" });
   });
 
+  it("says a static pod's mirror pod was written by the kubelet from a manifest, not made by a controller", async () => {
+    const { input } = await recording("sim-running");
+    const pod = input.pod!;
+    const mirror: TracedPod = {
+      ...pod,
+      metadata: {
+        ...pod.metadata,
+        name: "kube-apiserver-m-k8s",
+        namespace: "kube-system",
+        ownerReferences: [
+          { apiVersion: "v1", kind: "Node", name: "m-k8s", uid: "node-uid", controller: true },
+        ],
+        managedFields: [
+          {
+            manager: "kubelet",
+            operation: "Update",
+            time: pod.metadata.creationTimestamp,
+            fieldsV1: { "f:spec": {} },
+          },
+        ],
+      },
+    };
+    const timeline = buildTimeline(
+      { owners: [], pod: mirror, events: [] },
+      { kind: "Pod", namespace: "kube-system", name: "kube-apiserver-m-k8s" },
+    );
+    expect(timeline.steps[0]!.what).to.equal(
+      "accepted Pod kube-system/kube-apiserver-m-k8s, sent by kubelet (Update)",
+    );
+    expect(timeline.notes.join("\n")).to.contain(
+      "kube-apiserver-m-k8s is a static pod: the kubelet on m-k8s runs it",
+    );
+  });
+
   describe("creatorOf", () => {
     const meta = (managedFields: object[]) => ({
       name: "x",
