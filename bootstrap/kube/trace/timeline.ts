@@ -447,7 +447,8 @@ function conditionStep(condition: PodCondition, simulated: boolean): DraftStep {
     what: `${condition.type}=${condition.status}${detail === " ()" ? "" : detail}`,
     ...timeOf(condition.lastTransitionTime),
     evidence: `status.conditions ${condition.type} lastTransitionTime`,
-    warning: condition.status !== "True" && condition.reason !== "PodCompleted",
+    // A condition on its way to True is progress, not trouble: the Events and the outcome say what went wrong.
+    warning: false,
     from: "kubelet",
     to: "apiserver",
     rank: NODE_RANK[`condition:${condition.type}`] ?? NODE_RANK_DEFAULT,

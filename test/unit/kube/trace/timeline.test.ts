@@ -1,4 +1,4 @@
-// The trace timeline from recorded sim objects: golden text/JSON/mermaid, times only as the API gave them, where a pod stopped.
+// The trace timeline from objects recorded on a sim lab and on real kubeadm nodes (podman): golden text/JSON/mermaid, times only as the API gave them, where a pod stopped.
 import { readFile } from "node:fs/promises";
 import { expect } from "chai";
 
@@ -45,7 +45,7 @@ function withPod(input: TraceInput, change: (pod: TracedPod) => TracedPod): Trac
 describe("kube/trace/timeline", () => {
   it("renders a pod that runs and one that cannot be scheduled as the golden text, JSON and mermaid", async () => {
     const files = new Map<string, string>();
-    for (const name of ["sim-running", "sim-unschedulable"]) {
+    for (const name of ["sim-running", "sim-unschedulable", "podman-running"]) {
       const timeline = await timelineOf(name);
       files.set(`${name}.txt`, renderTraceText(timeline));
       files.set(`${name}.json`, renderTraceJson(timeline));
@@ -55,7 +55,7 @@ describe("kube/trace/timeline", () => {
   });
 
   it("shows only times the API recorded, and never a time for etcd's write", async () => {
-    for (const name of ["sim-running", "sim-unschedulable"]) {
+    for (const name of ["sim-running", "sim-unschedulable", "podman-running"]) {
       const { subject, input } = await recording(name);
       const recorded = stringsIn(input);
       const timeline = buildTimeline(input, subject);
@@ -121,6 +121,19 @@ describe("kube/trace/timeline", () => {
     const ip = timeline.steps.find((step) => step.id === "ip")!;
     expect(ip.time).to.equal(sandboxReady);
     expect(ip.evidence).to.contain("PodReadyToStartContainers");
+  });
+
+  it("on a real kubeadm node names the kubelet's Events and containerd, and times the address by its sandbox", async () => {
+    const timeline = await timelineOf("podman-running");
+    expect(timeline.node).to.include({ simulated: false, containerRuntimeVersion: "containerd://1.6.20" });
+    expect(timeline.steps.find((step) => step.id === "event:Started")?.evidence).to.equal(
+      "Event Started from kubelet (w1-k8s)",
+    );
+    const ip = timeline.steps.find((step) => step.id === "ip")!;
+    expect(ip.time).to.equal(
+      timeline.steps.find((step) => step.id === "condition:PodReadyToStartContainers")?.time,
+    );
+    expect(timeline.outcome.state).to.equal("Ready");
   });
 
   it("stops an unschedulable pod at the scheduler with the FailedScheduling Event's words", async () => {
