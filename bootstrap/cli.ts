@@ -56,6 +56,16 @@ Examples:
 Exit codes: 0 restored (or declined), 1 the restore failed (the message names the step and the log),
   2 unknown or unverified snapshot, or no terminal and no --yes (nothing changed), 130 interrupted`;
 
+/** Parses a positive whole number of seconds (`--timeout`). */
+function parseSeconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError("must be a whole number of seconds, at least 1");
+  return Number(value);
+}
+
+/** The namespace `trace --new` uses (kube/trace/new-deployment.ts; not imported here: --help loads no command). */
+const TRACE_NAMESPACE_HELP = "kubelab-trace";
+
 /** Parses `--workers N`: a whole number from 0 to 50 (lab.yaml's limit). */
 function parseWorkers(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 50) {
@@ -93,6 +103,8 @@ Examples:
   bootstrap up                        create the lab (or resume it after a failure or Ctrl-C)
   bootstrap up --workers 1 --k8s-version 1.36.5
   bootstrap status                    nodes, VMs and readiness
+  bootstrap status --components       the component map: kubelet, runtime, CNI, static pods, CoreDNS, etcd
+  bootstrap trace --new nginx:1.27 --rm  a new pod's path through the components, step by step
   bootstrap ssh m-k8s -- kubectl get pods -A
   bootstrap kubeconfig --merge        add the lab to ~/.kube/config
   bootstrap down --yes                destroy the lab
@@ -202,17 +214,82 @@ Exit codes: 0 destroyed (or declined), 1 the provider failed, 2 no terminal and 
   program
     .command("status")
     .description("show each node: role, address, its VM, and whether Kubernetes sees it Ready")
+    .option(
+      "--components",
+      "also the component map: kubelet, runtime and CNI per node, the control plane's static pods, CoreDNS, " +
+        "kube-proxy, etcd's size and revision, what the operator guards",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   bootstrap status
-Exit codes: 0 shown, 1 the provider failed, 2 bad lab.yaml or a missing tool`,
+  bootstrap status --components       the lab's components, read from the API (nothing is changed)
+Exit codes: 0 shown, 1 the provider failed or the API server failed while reading the components, 2 bad
+  lab.yaml or a missing tool`,
     )
-    .action(async (_options: object, command: Command) => {
+    .action(async (options: { components?: boolean }, command: Command) => {
       const { status } = await import("./commands/status.ts");
-      await status(globalOptions(command), io);
+      await status(globalOptions(command), io, options);
     });
+
+  program
+    .command("trace")
+    .description(
+      "show a pod's path through the components: API server, etcd, controllers, scheduler, kubelet",
+    )
+    .argument("[target...]", "pod NAME or deployment NAME (also pod/NAME, deploy/NAME)")
+    .option(
+      "-n, --namespace <namespace>",
+      `the object's namespace (default: default; with --new: ${TRACE_NAMESPACE_HELP})`,
+    )
+    .addOption(
+      new Option("-o, --output <format>", "text, json (for scripts) or mermaid (a sequence diagram)")
+        .choices(["text", "json", "mermaid"])
+        .default("text"),
+    )
+    .option("-w, --watch", "follow it live until the pod is Ready or fails (or Ctrl-C)")
+    .option("--new <image>", "create a Deployment of one pod running IMAGE and follow it (implies --watch)")
+    .option("--rm", "with --new: delete the Deployment once the trace ends")
+    .option("--timeout <seconds>", "how long --watch and --new follow before giving up", parseSeconds, 300)
+    .addHelpText(
+      "after",
+      `
+Each line is one thing a component did, with its time relative to the first step, and under it where it was
+read: the API server's acceptance (creationTimestamp; the sender from managedFields), etcd's write (implied by
+that acceptance: the API gives it no time), the controllers (ownerReferences, managedFields, their Events),
+the scheduler (PodScheduled, the Scheduled Event, the node), the kubelet on that node (its Events: Pulling,
+Pulled, Created, Started), the runtime (the node's containerRuntimeVersion, the containers' start), the
+pod's IP from the CNI, and its conditions. A pod that stopped shows the step and the Event that says why
+(FailedScheduling, ErrImagePull...). Nothing is changed, except by --new. On sim, kwok plays the kubelet.
+
+Examples:
+  bootstrap trace deployment web                  the newest pod of web's current ReplicaSet
+  bootstrap trace pod web-7d876db474-gkt6f -n default
+  bootstrap trace --new nginx:1.27 --rm           create, follow, delete
+  bootstrap trace deploy/web -o mermaid >> notes.md
+  bootstrap trace pod/web-7d876db474-gkt6f -o json | jq .outcome
+Exit codes: 0 the pod is Ready or Succeeded (without --watch: also when it is still on its way), 1 it
+  stopped at a step, --watch gave up (--timeout) or the API server failed, 2 no such object or bad flags,
+  130 interrupted`,
+    )
+    .action(
+      async (
+        target: string[],
+        options: {
+          namespace?: string;
+          output: "text" | "json" | "mermaid";
+          watch?: boolean;
+          new?: string;
+          rm?: boolean;
+          timeout: number;
+        },
+        command: Command,
+      ) => {
+        const { trace } = await import("./commands/trace.ts");
+        setExitCode(await trace(globalOptions(command), target, options, io));
+      },
+    );
 
   program
     .command("ssh")

@@ -11,11 +11,27 @@ import {
   providerFor,
   type CommandIo,
   type GlobalOptions,
+  type LabSession,
 } from "./common.ts";
 import { operatorSummary } from "./lab-summary.ts";
+import type { Lab } from "../lab/config.ts";
+import { labClusterName } from "../kube/labcluster.ts";
+import type { Provider } from "../providers/provider.ts";
 
-/** Prints a table of nodes (provider phase, Kubernetes readiness) and the next step of `up`. */
-export async function status(global: GlobalOptions, io: CommandIo): Promise<void> {
+export interface StatusOptions {
+  /** Also print the component map (kube/components.ts). */
+  readonly components?: boolean;
+}
+
+/**
+ * Prints a table of nodes (provider phase, Kubernetes readiness) and the next step of `up`; with
+ * --components, then the lab's component map once the API answers.
+ */
+export async function status(
+  global: GlobalOptions,
+  io: CommandIo,
+  options: StatusOptions = {},
+): Promise<void> {
   const session = await openSession(global, io);
   try {
     const lab = await existingOrConfiguredLab(session);
@@ -75,6 +91,13 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
     if (created && readiness !== undefined) {
       for (const line of await operatorSummary(session, lab, provider)) out(line);
     }
+    if (options.components === true) {
+      if (readiness === undefined) {
+        out("Components: the API server did not answer (or the lab has no kubeconfig yet).");
+      } else {
+        for (const line of await componentLines(session, lab, provider)) out(line);
+      }
+    }
     if (!created) out("Not created yet: run `bootstrap up`.");
     else if (next !== undefined)
       out(`Unfinished: next step is ${next.id} (${next.title}); run \`bootstrap up\` to resume.`);
@@ -82,4 +105,18 @@ export async function status(global: GlobalOptions, io: CommandIo): Promise<void
   } finally {
     await closeLogger(session.logger);
   }
+}
+
+/** The component map's lines: what the API shows, plus the host processes of a lab that runs its control plane so. */
+async function componentLines(session: LabSession, lab: Lab, provider: Provider): Promise<string[]> {
+  const { loadKubeConfig } = await import("../kube/client.ts");
+  const { readComponentsInput } = await import("../kube/components-read.ts");
+  const { renderComponentMap } = await import("../kube/components.ts");
+  const input = await readComponentsInput(
+    loadKubeConfig(session.workDir.kubeconfigFile),
+    labClusterName(lab),
+    new Date(),
+  );
+  const hostProcesses = await provider.local?.controlPlaneProcesses(providerContextOf(session));
+  return renderComponentMap({ ...input, ...(hostProcesses === undefined ? {} : { hostProcesses }) });
 }

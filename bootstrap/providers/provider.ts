@@ -195,4 +195,17 @@ export interface LocalLab {
    * directory, starts them on it and resolves once the API server answers. The previous data dir is kept.
    */
   restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
+
+  /**
+   * The control-plane components it runs as host processes instead of static pods (etcd, kube-apiserver,
+   * ...), with their pids as its supervisor last recorded them; empty when the lab is not running.
+   */
+  controlPlaneProcesses(context: ProviderContext): Promise<readonly HostProcess[]>;
+}
+
+/** A component that runs as a process on the host, and whether that process is alive. */
+export interface HostProcess {
+  readonly component: string;
+  readonly pid?: number;
+  readonly running: boolean;
 }

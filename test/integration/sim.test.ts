@@ -255,6 +255,57 @@ describe("bootstrap up --provider sim", function () {
     expect(ssh.output).to.contain("the sim provider has no node shell");
   });
 
+  it("traces a new pod through the CLI to Ready (trace --new --rm), and stops an unschedulable one at the scheduler", async () => {
+    const traced = await bootstrap("trace", "--new", "registry.k8s.io/pause:3.10", "--rm");
+    expect(traced.exitCode, traced.output).to.equal(0);
+    expect(traced.stdout).to.match(
+      /kube-apiserver\s+accepted Deployment kubelab-trace\/trace-\w+, sent by kubelab-bootstrap/,
+    );
+    expect(traced.stdout).to.match(/kube-scheduler\s+default-scheduler assigned the pod to w\d-k8s/);
+    expect(traced.stdout).to.contain("[Event Started from kwok_controller]");
+    expect(traced.stdout).to.match(/Outcome: Ready at \+\d+s: 1\/1 containers running on w\d-k8s/);
+    expect(traced.stdout).to.match(/Deleted Deployment kubelab-trace\/trace-\w+ \(--rm\)/);
+    const left = await kubectl<{ items: unknown[] }>("-n", "kubelab-trace", "get", "deployments");
+    expect(left.items).to.deep.equal([]);
+
+    await kubectlRun("create", "deployment", "too-big", "--image=registry.k8s.io/pause:3.10");
+    await kubectlRun("set", "resources", "deployment", "too-big", "--requests=cpu=500");
+    const refused = await waitFor(
+      "the scheduler to refuse too-big",
+      async () => {
+        const result = await bootstrap("trace", "deployment", "too-big", "-o", "json");
+        const trace = JSON.parse(result.stdout) as { outcome: { state: string; reason?: string } };
+        return trace.outcome.state === "Failed" && { result, trace };
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(refused.result.exitCode).to.equal(1);
+    expect(refused.trace.outcome.reason).to.equal("FailedScheduling");
+    const diagram = await bootstrap("trace", "deploy/too-big", "-o", "mermaid");
+    expect(diagram.stdout.startsWith("```mermaid\nsequenceDiagram\n")).to.equal(true);
+    expect(diagram.stdout).to.match(/Note over scheduler: Failed \(FailedScheduling\)/);
+    const missing = await bootstrap("trace", "pod", "no-such-pod");
+    expect(missing.exitCode).to.equal(2);
+    expect(missing.stderr).to.contain("Pod default/no-such-pod not found");
+    await kubectlRun("delete", "deployment", "too-big");
+  });
+
+  it("maps the components with `bootstrap status --components`: KWOK nodes, host processes, etcd, guards", async () => {
+    const status = await bootstrap("status", "--components");
+    expect(status.exitCode, status.output).to.equal(0);
+    expect(status.stdout).to.match(
+      /w1-k8s\s+worker\s+Ready\s+v1\.36\.\d+\s+kwok:\/\/\S+\s+192\.168\.56\.101/,
+    );
+    expect(status.stdout).to.contain(
+      "Control plane: no static pods. On this lab it runs as processes on the host",
+    );
+    expect(status.stdout).to.match(/kube-apiserver\s+\d+\s+yes/);
+    expect(status.stdout).to.match(/CNI\s+DaemonSet kube-system\/calico-node: 3\/3 ready/);
+    expect(status.stdout).to.match(/db [\d.]+ (KiB|MiB) \(apiserver_storage_size_bytes/);
+    expect(status.stdout).to.match(/revision \d+ \(resourceVersion of a fresh list/);
+    expect(status.stdout).to.match(/Operator guards \(LabCluster simlab\): calico \(\d+ objects/);
+  });
+
   it("restarts a killed supervisor from its data, on the same API server address", async () => {
     await kubectlRun("create", "configmap", "survivor", "--from-literal=kept=yes");
     const kubeconfig = await readFile(join(workDir, "kubeconfig"), "utf8");

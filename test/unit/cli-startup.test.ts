@@ -35,7 +35,7 @@ registerHooks({
 }
 
 describe("cli start-up", () => {
-  for (const args of [["--help"], ["--version"], ["up", "--help"]]) {
+  for (const args of [["--help"], ["--version"], ["up", "--help"], ["trace", "--help"]]) {
     it(`bootstrap ${args.join(" ")} loads no command module, no Kubernetes client and no schema library`, async () => {
       const loaded = await loadedModules(args);
       expect(

@@ -75,7 +75,7 @@ describe("cli", () => {
       }
     });
 
-    for (const command of ["init", "up", "down", "status", "ssh", "kubeconfig"]) {
+    for (const command of ["init", "up", "down", "status", "ssh", "kubeconfig", "trace"]) {
       it(`bootstrap ${command} --help has examples and exit codes (exit 0)`, async () => {
         const result = await runBootstrap([command, "--help"], { cwd: await tempDir() });
         expect(result.exitCode).to.equal(0);

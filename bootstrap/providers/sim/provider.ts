@@ -9,6 +9,7 @@ import { execa } from "execa";
 
 import type { Lab, LabNode } from "../../lab/config.ts";
 import type { BinarySet } from "../../controlplane/binaries.ts";
+import { COMPONENTS } from "../../controlplane/components.ts";
 import { isRunning, killGroup, tailOfFile } from "../../controlplane/process.ts";
 import { CommandError, InterruptedError, UsageError } from "../../errors.ts";
 import { FileMode, pathExists, readTextIfExists, writeFileAtomic } from "../../files.ts";
@@ -73,6 +74,18 @@ export class SimProvider implements Provider {
         start: (startContext: ProviderContext) => this.createNodes(lab, lab.nodes, startContext),
       };
       return simRestoreEtcd(control, snapshot, context);
+    },
+    controlPlaneProcesses: async (context) => {
+      const state = await readSupervisorState(simPaths(context.workDir).supervisor);
+      if (state === undefined || !supervisorAlive(state, context.workDir)) return [];
+      return COMPONENTS.map((component) => {
+        const pid = state.components[component];
+        return {
+          component,
+          ...(pid === undefined ? {} : { pid }),
+          running: pid !== undefined && isRunning(pid),
+        };
+      });
     },
   };
   /** Found once per provider instance (a run calls createNodes once per node). */
