@@ -3,7 +3,7 @@
 // the operator's two base images under our own names. Written as OCI archives, one per image.
 import { execFile } from "node:child_process";
 import { createReadStream, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import type { Writable } from "node:stream";
 import { cacheRoot } from "../controlplane/binaries.ts";
 import { goPlatform } from "../controlplane/versions.ts";
 import { ImageError } from "../errors.ts";
+import { pathExists, readTextIfExists } from "../files.ts";
 import { writeImage, writeIndex } from "../image/image.ts";
 import {
   cachedLayer,
@@ -31,10 +32,13 @@ import { BlobStore } from "../image/store.ts";
 import { Capability, fileCapabilities, type LayerEntry } from "../image/tar.ts";
 import { runProcess } from "../process.ts";
 import { kitBinary, type KitBinaryName } from "./binaries.ts";
-import { ensureRootfs, type RootfsSpec } from "./rootfs.ts";
+import { ensureRootfs, rootfsDigest, type RootfsSpec } from "./rootfs.ts";
 import { bareVersion, KIT_VERSIONS, kubeadmImages, type KitVersions } from "./versions.ts";
 
 /** The Node 24 the project runs on: the npm `node` package's binary, which the runtime base carries. */
+/** This module's own text: a change to how the kit's images are made is a change of their inputs. */
+const IMAGES_SOURCE = readFileSync(fileURLToPath(import.meta.url), "utf8");
+
 export const NODE_BINARY = fileURLToPath(new URL("../../node_modules/node/bin/node", import.meta.url));
 /** npm for the build base (the Dockerfile's dependencies stage runs `npm ci` in it), from the npm registry. */
 export const NPM_VERSION = "11.19.1";
@@ -232,6 +236,8 @@ export interface KitImage {
   readonly sizeBytes: number;
   readonly builtFrom: string;
   readonly seconds: number;
+  /** The archive was there already, for the same image digest: nothing was written. */
+  readonly cached: boolean;
 }
 
 export interface BuildKitImagesOptions {
@@ -269,6 +275,37 @@ export async function buildKitImages(options: BuildKitImagesOptions): Promise<Ki
     );
     for (const recipe of recipes) {
       const started = Date.now();
+      const archive = join(options.outDir, `${archiveName(recipe.reference)}.tar`);
+      // Input-addressed: the recipe (versions, bases' rootfs digests), the architectures and this file's own
+      // code. The same inputs and an archive recorded for them: nothing is read, hashed or written.
+      const inputs = digestOfParts([
+        "kit-image-inputs",
+        IMAGES_SOURCE,
+        JSON.stringify(KIT_VERSIONS),
+        JSON.stringify(recipe),
+        typeof recipe.base === "string" ? recipe.base : rootfsDigest(recipe.base),
+        architectures.join(","),
+      ]);
+      const inputsFile = join(options.outDir, `${archiveName(recipe.reference)}.inputs`);
+      const recordedDigest = (
+        await readTextIfExists(join(options.outDir, `${archiveName(recipe.reference)}.digest`))
+      )?.trim();
+      if (
+        recordedDigest !== undefined &&
+        (await readTextIfExists(inputsFile))?.trim() === inputs &&
+        (await pathExists(archive))
+      ) {
+        results.push({
+          reference: recipe.reference,
+          archive,
+          digest: recordedDigest,
+          sizeBytes: (await stat(archive)).size,
+          builtFrom: recipe.builtFrom,
+          seconds: (Date.now() - started) / 1000,
+          cached: true,
+        });
+        continue;
+      }
       const manifests: Descriptor[] = [];
       let sizeBytes = 0;
       for (const arch of architectures) {
@@ -309,9 +346,18 @@ export async function buildKitImages(options: BuildKitImagesOptions): Promise<Ki
       }
       const descriptor =
         manifests.length === 1 ? (manifests[0] as Descriptor) : await writeIndex(store, manifests);
-      const archive = join(options.outDir, `${archiveName(recipe.reference)}.tar`);
-      await writeOciArchive(archive, store, [{ reference: recipe.reference, descriptor }]);
+      // The archive is written again only when the image changed: its digest is recorded beside it.
+      const recorded = join(options.outDir, `${archiveName(recipe.reference)}.digest`);
+      const cached =
+        (await readTextIfExists(recorded))?.trim() === descriptor.digest && (await pathExists(archive));
+      if (!cached) {
+        await rm(recorded, { force: true });
+        await writeOciArchive(archive, store, [{ reference: recipe.reference, descriptor }]);
+        await writeFile(recorded, `${descriptor.digest}\n`);
+      }
+      await writeFile(inputsFile, `${inputs}\n`);
       const image = {
+        cached,
         reference: recipe.reference,
         archive,
         digest: descriptor.digest,

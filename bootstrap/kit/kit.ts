@@ -35,6 +35,9 @@ import {
 import { buildDeb, controlFile, debFileName, type DebPackage, kubernetesPackages } from "./debs.ts";
 import { ensureSigningKey, indexDeb, repositoryPath, writeRepository } from "./repo.ts";
 import { ensureRootfs } from "./rootfs.ts";
+import type { Architecture } from "../image/oci.ts";
+import { nodeRootfsSpec } from "../providers/podman/node-image.ts";
+import { archiveName, buildKitImages, kitImageRecipes } from "./images.ts";
 import { KIT_SERVER_ROOTFS } from "./serve.ts";
 import { DEB_REVISION, debianArchitecture, KIT_MODULES, KIT_VERSIONS, type KitModule } from "./versions.ts";
 
@@ -193,6 +196,32 @@ export async function buildKit(options: BuildKitOptions = {}): Promise<Kit> {
         detail: `${Math.round(rootfs.sizeBytes / 2 ** 20)} MiB ${rootfs.tarball}`,
       };
     });
+    await piece("podman node rootfs", async () => {
+      // The podman provider's node image is this rootfs plus its entrypoint: made here too, so `up` is offline.
+      const rootfs = await ensureRootfs(nodeRootfsSpec(), {
+        env,
+        progress: options.progress,
+        signal: options.signal,
+      });
+      return {
+        source: rootfs.source,
+        detail: `${Math.round(rootfs.sizeBytes / 2 ** 20)} MiB ${rootfs.tarball}`,
+      };
+    });
+    await piece("images", async () => {
+      const images = await buildKitImages({
+        outDir: paths.images,
+        architectures: [arch as Architecture],
+        env,
+        progress: options.progress,
+        signal: options.signal,
+      });
+      const built = images.filter((image) => !image.cached);
+      return {
+        source: built.length === 0 ? "cache" : "built",
+        detail: `${images.length} images in ${paths.images} (${images.map((image) => image.reference).join(", ")})`,
+      };
+    });
     await writeFile(
       join(paths.root, "kit.json"),
       `${JSON.stringify(
@@ -212,6 +241,28 @@ export async function buildKit(options: BuildKitOptions = {}): Promise<Kit> {
     await lock.release();
   }
   return { paths, arch, pieces };
+}
+
+/**
+ * What a finished kit is missing (empty when it is complete): its record (kit.json, written last by buildKit)
+ * and an image archive per image of the kit. Cheap: file checks only, for preflights.
+ */
+export async function missingFromKit(paths: KitPaths = kitPaths()): Promise<string[]> {
+  const wanted = [
+    join(paths.root, "kit.json"),
+    ...kitImageRecipes().map((recipe) => join(paths.images, `${archiveName(recipe.reference)}.tar`)),
+  ];
+  const missing: string[] = [];
+  for (const path of wanted) {
+    if (
+      !(await access(path).then(
+        () => true,
+        () => false,
+      ))
+    )
+      missing.push(path);
+  }
+  return missing;
 }
 
 /** Hard-links every binary into `dir` (same filesystem: the cache); returns how many links were made. */

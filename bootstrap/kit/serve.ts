@@ -95,6 +95,8 @@ export interface KitServerOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How long to wait for both servers to answer. */
   readonly readyTimeoutMs?: number;
+  /** More labels for the container (a provider's owner labels, so its destroy and leftover cleanup find it). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface KitServer {
@@ -142,6 +144,9 @@ export async function startKitServer(options: KitServerOptions): Promise<KitServ
       `${LAB_LABEL}=${options.lab}`,
       "--label",
       `${ROLE_LABEL}=${ROLE}`,
+      ...Object.entries(options.labels ?? {})
+        .filter(([key]) => key !== LAB_LABEL && key !== ROLE_LABEL)
+        .flatMap(([key, value]) => ["--label", `${key}=${value}`]),
       "--network",
       options.network,
       "--ip",

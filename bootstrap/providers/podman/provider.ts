@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 
 import { ensureRootfs, rootfsDigest } from "../../kit/rootfs.ts";
-import type { Lab, LabNode } from "../../lab/config.ts";
+import { kitServerAddress, type Lab, type LabNode } from "../../lab/config.ts";
+import { usesKit } from "../../lab/sources.ts";
+import { kitPaths, missingFromKit } from "../../kit/kit.ts";
+import { kitServerName, startKitServer } from "../../kit/serve.ts";
 import { CommandError, StateError, UsageError } from "../../errors.ts";
 import { FileMode } from "../../files.ts";
 import { networksOverlap, parseCidr } from "../../lab/ipv4.ts";
@@ -55,6 +58,7 @@ import {
   NODE_LABEL,
   nodeCreateArgs,
   nodeLimits,
+  ownerLabels,
   volumeCreateArgs,
   type LabOwner,
 } from "./spec.ts";
@@ -120,6 +124,17 @@ export class PodmanProvider implements Provider {
     }
     const podman = this.#podman(context);
     await podman(["version", "--format", "{{.Client.Version}}"], { timeoutMs: PODMAN_TIMEOUTS.version });
+    if (usesKit(lab)) {
+      const missing = await missingFromKit();
+      if (missing.length > 0) {
+        throw new UsageError(
+          `the offline kit is not built (${missing.length} piece(s) missing, such as ${missing[0]}): a podman lab takes its packages and images from it`,
+          {
+            hint: "build it once with npm run kit (Go module proxy and Debian's mirror needed, ~20 min cold), or set podman.kit: false with packages.repository and images.mirrors",
+          },
+        );
+      }
+    }
     const tools = ["runc"];
     // The node image is made with debootstrap the first time; afterwards podman has it.
     if (!(await this.#imageExists(nodeImageReference(rootfsDigest(nodeRootfsSpec())), context))) {
@@ -200,6 +215,7 @@ export class PodmanProvider implements Provider {
         `network ${networkName(lab)} (${lab.network.hostOnlyCidr}, internal)`,
       );
     }
+    if (usesKit(lab)) await this.#ensureKitServer(lab, owner, ownObjects, context);
     // Mounted into the control plane; made here so it is ours, owner-only (snapshots hold Secrets).
     await mkdir(hostBackupsDir(context.workDir), { recursive: true, mode: FileMode.secretDirectory });
     const limits = nodeLimits(
@@ -469,6 +485,41 @@ export class PodmanProvider implements Provider {
   async #containers(lab: Lab, context: ProviderContext, label: string): Promise<LabObject[]> {
     const objects = await listLabelled(this.#podman(context), label);
     return objects.filter((object) => object.kind === "container" && object.labels[LAB_LABEL] === lab.name);
+  }
+
+  /**
+   * The offline kit served on the lab's network (podman.kit): its apt repository and registry mirror, at the
+   * address lab.yaml leaves for it, labelled as the lab's, so destroy and the leftover cleanup remove it too.
+   * A running server of this lab is left alone.
+   */
+  async #ensureKitServer(
+    lab: Lab,
+    owner: LabOwner,
+    objects: readonly LabObject[],
+    context: ProviderContext,
+  ): Promise<void> {
+    const running = objects.some(
+      (object) =>
+        object.kind === "container" && object.name === kitServerName(lab.name) && object.state === "running",
+    );
+    if (running) return;
+    const address = kitServerAddress(lab.network.hostOnlyCidr);
+    context.progress?.(
+      lab.controlPlane.name,
+      `offline kit server at ${address} (apt repository, registry mirror)`,
+    );
+    await startKitServer({
+      lab: lab.name,
+      network: networkName(lab),
+      ip: address,
+      kit: kitPaths(),
+      logPath: this.#logFile(context),
+      labels: ownerLabels(owner),
+      signal: context.signal,
+      ...(context.progress
+        ? { progress: (line: string) => context.progress?.(lab.controlPlane.name, line) }
+        : {}),
+    });
   }
 
   async #owner(lab: Lab, context: ProviderContext): Promise<LabOwner> {

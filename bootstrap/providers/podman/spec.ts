@@ -55,7 +55,8 @@ function labelArgs(labels: Readonly<Record<string, string>>): string[] {
   return Object.entries(labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]);
 }
 
-function ownerLabels(owner: LabOwner): Record<string, string> {
+/** The labels that say who made an object: every object of a lab carries them (destroy and leftovers go by them). */
+export function ownerLabels(owner: LabOwner): Record<string, string> {
   return { [LAB_LABEL]: owner.lab, [LAB_ID_LABEL]: owner.labId, [WORK_DIR_LABEL]: owner.workDir };
 }
 
