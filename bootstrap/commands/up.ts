@@ -1,6 +1,6 @@
 // `bootstrap up`: create the lab, or resume it; `--dry-run` shows the plan and renders the files only.
 import { loadCalicoManifest } from "../kube/calico.ts";
-import { kubernetesMinor, type Lab, type LabOverrides } from "../lab/config.ts";
+import { kubernetesMinor, labCni, type Lab, type LabOverrides } from "../lab/config.ts";
 import { ConfigError, KubelabError } from "../errors.ts";
 import { labClusterName } from "../kube/labcluster.ts";
 import { planCapabilities } from "../providers/provider.ts";
@@ -70,12 +70,15 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
     try {
       session.logger.debug(`up: lab ${lab.name}, provider ${provider.name}`);
       await provider.preflight(lab, providerContextOf(session));
-      const calico = await loadCalicoManifest(lab, {
-        labDir: session.labDir,
-        cacheDir: session.workDir.cacheDir,
-        signal: io.signal,
-      });
-      session.logger.debug(`Calico manifest: ${calico.origin}`);
+      const calico =
+        labCni(lab) === "calico"
+          ? await loadCalicoManifest(lab, {
+              labDir: session.labDir,
+              cacheDir: session.workDir.cacheDir,
+              signal: io.signal,
+            })
+          : undefined;
+      if (calico !== undefined) session.logger.debug(`Calico manifest: ${calico.origin}`);
       const started = Date.now();
       const summary = await runPlan(plan, createRunContext({ ...inputs, calico }), createReporter(io.stdout));
       // Absolute: the export line works from any directory it is pasted in.

@@ -21,6 +21,10 @@ export const DEFAULT_CALICO_VERSION = "v3.31.7";
  */
 export const DEFAULT_OPERATOR_IMAGE = "kubelab-operator:0.1.0";
 
+/** The CNIs a lab can run (network.cni). */
+export const CNIS = ["calico", "kube-router"] as const;
+export type Cni = (typeof CNIS)[number];
+
 /** Resource floors: kubeadm's preflight needs 2 CPUs and ~1700 MiB on a control plane. */
 export const FLOORS = {
   controlPlane: { cpus: 2, memoryMiB: 1700 },
@@ -107,6 +111,11 @@ export const labFileSchema = z.strictObject({
         .string()
         .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a DNS domain")
         .default("cluster.local"),
+      /**
+       * The pod network: Calico (pulled from upstream) or kube-router (in the offline kit). Unset: kube-router
+       * on a lab that uses the offline kit (Calico's images are not in it), Calico otherwise.
+       */
+      cni: z.enum(CNIS).optional(),
     })
     .prefault({}),
   calico: z
@@ -192,6 +201,11 @@ export const labFileSchema = z.strictObject({
 });
 
 export type LabFile = z.infer<typeof labFileSchema>;
+
+/** The lab's CNI: network.cni, or its default (kube-router where the offline kit serves the lab, else Calico). */
+export function labCni(lab: Pick<Lab, "network" | "provider" | "podman">): Cni {
+  return lab.network.cni ?? (lab.provider === "podman" && lab.podman.kit ? "kube-router" : "calico");
+}
 
 export type NodeRole = "control-plane" | "worker";
 
@@ -467,7 +481,7 @@ function validateLab(lab: Lab, file: LabFile): ConfigProblem[] {
 }
 
 function cidrText(lab: Lab, path: string): string {
-  const key = path.split(".")[1] as keyof Lab["network"];
+  const key = path.split(".")[1] as "hostOnlyCidr" | "podCidr" | "serviceCidr";
   return lab.network[key];
 }
 
@@ -515,6 +529,13 @@ function sourceProblems(lab: Lab): ConfigProblem[] {
     problems.push({ path: "packages.key", message: "is the key of packages.repository, which is not set" });
   }
   if (lab.provider !== "podman") return problems;
+  if (lab.podman.kit && lab.network.cni === "calico") {
+    problems.push({
+      path: "network.cni",
+      message:
+        "calico's images are not in the offline kit this podman lab uses (it builds kube-router): use kube-router, or podman.kit: false with mirrors that hold Calico",
+    });
+  }
   if (lab.podman.kit) {
     const kitAddress = parseIpv4(kitServerAddress(lab.network.hostOnlyCidr));
     for (const node of lab.nodes) {

@@ -10,7 +10,6 @@ import { KIT_MIRRORED_REGISTRIES, KIT_REGISTRY_PORT } from "../kit/serve.ts";
 import type { InstallSources } from "../provision/packages.ts";
 import { kitServerAddress, kubernetesMinor, type Lab } from "./config.ts";
 
-
 /** How install.sh trusts the repository: the key embedded from a file, or fetched from URL + Release.key. */
 export type RepositoryKey =
   | { readonly from: "repository" }

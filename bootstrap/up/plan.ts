@@ -1,6 +1,6 @@
 // `up` as a plan: the order of its phases, the pure plan they make for a lab, and the plan as text.
 import type { LabState } from "../lab/state.ts";
-import { addonBundlesStep, calicoStep } from "./steps/addons.ts";
+import { addonBundlesStep, calicoStep, kubeRouterStep } from "./steps/addons.ts";
 import {
   fetchKubeconfigStep,
   joinWorkersStep,
@@ -37,6 +37,7 @@ export const PHASES: readonly StepFactory[] = [
   kubeadmInitStep,
   fetchKubeconfigStep,
   calicoStep,
+  kubeRouterStep,
   joinWorkersStep,
   revokeJoinTokenStep,
   nodesReadyStep,

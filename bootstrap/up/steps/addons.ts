@@ -1,19 +1,30 @@
-// The addon steps: Calico applied through the API, and the Calico and CoreDNS bundles the operator restores from.
+// The addon steps: the lab's CNI (Calico or kube-router) applied through the API, and the bundles the operator
+// restores from.
 import { join } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
 
 import { OPERATOR_NAMESPACE } from "../../../operator/api/addons/bundle.ts";
 import { renderCoreDns } from "../../../operator/api/addons/coredns.ts";
 import { writeFileAtomic } from "../../files.ts";
+import { KUBE_ROUTER_VERSION, renderKubeRouter, renderKubeRouterManifest } from "../../kube/kube-router.ts";
+import { labCni, type Cni } from "../../lab/config.ts";
 import { digestOf } from "../../lab/state.ts";
 import { applyToLab, kubeClient } from "../apply.ts";
 import type { LabStep, PlanInput, RunContext } from "../step.ts";
 
+/** Why a CNI's step does not apply: the lab runs the other one. */
+function otherCni(input: PlanInput, cni: Cni): string | undefined {
+  const chosen = labCni(input.lab);
+  return chosen === cni ? undefined : `the lab's CNI is ${chosen} (network.cni)`;
+}
+
 export function calicoStep(input: PlanInput): LabStep {
+  const skipReason = otherCni(input, "calico");
   return {
     id: "calico",
     title: `Apply Calico ${input.lab.calico.version} (pod CIDR ${input.lab.network.podCidr})`,
     scope: "lab",
+    ...(skipReason ? { skipReason } : {}),
     digest: (run) => digestOf(run.appliedCalico().yaml),
     async run(run, progress) {
       const { objects, yaml } = run.appliedCalico();
@@ -25,26 +36,51 @@ export function calicoStep(input: PlanInput): LabStep {
   };
 }
 
-export function addonBundlesStep(): LabStep {
+export function kubeRouterStep(input: PlanInput): LabStep {
+  const skipReason = otherCni(input, "kube-router");
+  const objects = (run: RunContext) => renderKubeRouter(run.lab);
+  return {
+    id: "kube-router",
+    title: `Apply kube-router ${KUBE_ROUTER_VERSION} (pod routes and network policies; pod CIDR ${input.lab.network.podCidr})`,
+    scope: "lab",
+    ...(skipReason ? { skipReason } : {}),
+    digest: (run) => digestOf(renderKubeRouterManifest(objects(run))),
+    async run(run, progress) {
+      const applied = objects(run);
+      const file = join(run.workDir.addonsDir, "kube-router.yaml");
+      await writeFileAtomic(file, renderKubeRouterManifest(applied));
+      await applyToLab(run, "kube-router", applied, progress);
+      return `${applied.length} objects, recorded in ${file}`;
+    },
+  };
+}
+
+export function addonBundlesStep(input: PlanInput): LabStep {
+  const calico = labCni(input.lab) === "calico";
   return {
     id: "addon-bundles",
-    title: `Write the Calico and CoreDNS addon bundles the operator restores from (${OPERATOR_NAMESPACE})`,
+    title: `Write the ${calico ? "Calico and CoreDNS addon bundles" : "CoreDNS addon bundle"} the operator restores from (${OPERATOR_NAMESPACE})`,
     scope: "lab",
-    digest: (run) => digestOf(`${run.appliedCalico().yaml}\n${JSON.stringify(coreDnsObjects(run))}`),
+    digest: (run) => digestOf(JSON.stringify(bundles(run))),
     async run(run, progress) {
       const { writeAddonBundles } = await import("../../kube/addon-bundles.ts");
       const { loadKubeConfig } = await kubeClient();
-      const written = await writeAddonBundles(
-        loadKubeConfig(run.workDir.kubeconfigFile),
-        [
-          { addon: "calico", objects: run.appliedCalico().objects },
-          { addon: "coredns", objects: coreDnsObjects(run) },
-        ],
-        { signal: run.signal, timeoutMs: run.apiTimeoutMs, progress: (line) => progress(line) },
-      );
+      const written = await writeAddonBundles(loadKubeConfig(run.workDir.kubeconfigFile), bundles(run), {
+        signal: run.signal,
+        timeoutMs: run.apiTimeoutMs,
+        progress: (line) => progress(line),
+      });
       return written.map((bundle) => `${bundle.addon} ${bundle.objects} objects`).join(", ");
     },
   };
+}
+
+/** The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's) or kubeadm made (CoreDNS). */
+function bundles(run: RunContext): { addon: "calico" | "coredns"; objects: readonly KubernetesObject[] }[] {
+  return [
+    ...(labCni(run.lab) === "calico" ? [{ addon: "calico" as const, objects: run.appliedCalico().objects }] : []),
+    { addon: "coredns" as const, objects: coreDnsObjects(run) },
+  ];
 }
 
 /**

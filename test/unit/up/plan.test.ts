@@ -36,15 +36,29 @@ describe("up/plan", () => {
       "kubeadm-init",
       "fetch-kubeconfig",
       "calico",
+      "kube-router",
       "join-workers",
       "revoke-join-token",
       "nodes-ready",
       ...OPERATOR_STEPS,
     ]);
-    // A provider whose nodes run pods runs the operator's Deployment, not a local process.
+    // One CNI (Calico by default); a provider whose nodes run pods runs the operator's Deployment.
     expect(
       plan.filter((step) => step.skipReason !== undefined).map((step) => [step.id, step.skipReason]),
-    ).to.deep.equal([["operator-process", "the vagrant provider runs the operator's Deployment"]]);
+    ).to.deep.equal([
+      ["kube-router", "the lab's CNI is calico (network.cni)"],
+      ["operator-process", "the vagrant provider runs the operator's Deployment"],
+    ]);
+    // A podman lab on the offline kit runs kube-router (Calico's images are not in the kit).
+    const podman = buildPlan({
+      lab: labOf({ provider: "podman" }),
+      capabilities: VMS,
+      providerName: "podman",
+    });
+    expect(podman.find((step) => step.id === "calico")?.skipReason).to.equal(
+      "the lab's CNI is kube-router (network.cni)",
+    );
+    expect(podman.find((step) => step.id === "kube-router")?.skipReason).to.equal(undefined);
   });
 
   it("runs node steps on the right nodes: every node, joins on workers only, bounded concurrency", () => {
@@ -73,6 +87,7 @@ describe("up/plan", () => {
       "prepare-nodes": "the sim provider has no node shell",
       "install-packages": "the sim provider sets Kubernetes up itself",
       "kubeadm-init": "the sim provider sets Kubernetes up itself",
+      "kube-router": "the lab's CNI is calico (network.cni)",
       "join-workers": "the sim provider sets Kubernetes up itself",
       "revoke-join-token": "the sim provider sets Kubernetes up itself",
     });
@@ -98,6 +113,7 @@ describe("up/plan", () => {
       "prepare-nodes",
       "install-packages",
       "kubeadm-init",
+      "kube-router",
       "join-workers",
       "revoke-join-token",
       "operator-process",

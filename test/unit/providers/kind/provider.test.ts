@@ -435,6 +435,7 @@ describe("providers/kind", () => {
         "kubeadm-init": "the kind provider sets Kubernetes up itself",
         "fetch-kubeconfig": "runs",
         calico: "runs",
+        "kube-router": "the lab's CNI is calico (network.cni)",
         "join-workers": "the kind provider sets Kubernetes up itself",
         "revoke-join-token": "the kind provider sets Kubernetes up itself",
         "nodes-ready": "runs",
