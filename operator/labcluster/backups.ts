@@ -17,11 +17,9 @@ import {
 } from "../api/labcluster.ts";
 import { type KubeClient, resourcePath } from "../runtime/client.ts";
 import type { CachedObject } from "../runtime/informer.ts";
+import { FIELD_MANAGER } from "./names.ts";
 import type { LabClusterPart, PartCondition, PartInput, PartResult } from "./part.ts";
 import { source } from "./part.ts";
-
-/** The field manager of the operator's writes (same as controller.ts; a constant here avoids a cycle). */
-const FIELD_MANAGER = "kubelab-operator";
 
 export { BACKUP_LABELS } from "../api/etcdsnapshot.ts";
 const COMPONENT = BACKUP_COMPONENT;

@@ -17,13 +17,8 @@ import type { Manager } from "../runtime/manager.ts";
 import { Action, type ReconcileContext, type Reconciler } from "../runtime/reconcile.ts";
 import { LABCLUSTERS_PATH, labClusterPath, toCachedLabCluster, type CachedLabCluster } from "./cache.ts";
 import type { LabClusterPart, PartResult, PartRuntime } from "./part.ts";
-import { labClusterParts } from "./parts.ts";
+import { FIELD_MANAGER } from "./names.ts";
 import { composeStatus, readStatus } from "./status.ts";
-
-/** The field manager of every write the operator makes. */
-export const FIELD_MANAGER = "kubelab-operator";
-/** `reportingController` of the operator's Events. */
-export const EVENT_CONTROLLER = "kubelab.dev/operator";
 
 export interface LabClusterReconcilerOptions {
   readonly client: KubeClient;
@@ -173,7 +168,8 @@ export function labClusterToSelf(
 
 /**
  * Builds the LabCluster controller on `manager`: the LabCluster informer, every part's informers and event
- * sources, the reconciler and its Event recorder.
+ * sources, the reconciler and its Event recorder. The parts come from the composition root (operator.ts):
+ * the controller never picks its own.
  */
 export function setupLabClusterController(
   manager: Manager,
@@ -181,7 +177,7 @@ export function setupLabClusterController(
     readonly operatorNamespace: string;
     readonly events: EventRecorder;
     readonly concurrency?: number;
-    readonly parts?: readonly LabClusterPart[];
+    readonly parts: readonly LabClusterPart[];
   },
 ): { controller: Controller; labClusters: Informer<CachedLabCluster> } {
   const log: Logger = manager.log;
@@ -192,7 +188,7 @@ export function setupLabClusterController(
   });
   // Parts may queue LabClusters from their own controllers; the LabCluster controller is made below.
   const late: { controller?: Controller } = {};
-  const parts = (options.parts ?? labClusterParts).map((part) => ({
+  const parts = options.parts.map((part) => ({
     name: part.name,
     runtime: part.setup({
       client: manager.client,

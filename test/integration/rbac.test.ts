@@ -20,7 +20,7 @@ import {
   type StoredConfigMap,
 } from "../../operator/api/addons/bundle.ts";
 import type { LabClusterSpecInput } from "../../operator/api/labcluster.ts";
-import { REMEDIATION_ANNOTATION } from "../../operator/labcluster/nodes.ts";
+import { REMEDIATION_ANNOTATION } from "../../operator/labcluster/nodes/cache.ts";
 import { createOperator } from "../../operator/operator.ts";
 import { ContentType, resourcePath } from "../../operator/runtime/client.ts";
 import { impersonate } from "../../operator/runtime/kubeconfig.ts";

@@ -26,7 +26,7 @@ import type { ObjectReference } from "../../runtime/events.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import { Action, type ReconcileContext, type Reconciler } from "../../runtime/reconcile.ts";
 import type { CachedLabCluster } from "../cache.ts";
-import { FIELD_MANAGER } from "../controller.ts";
+import { FIELD_MANAGER } from "../names.ts";
 import type { PartSetupContext } from "../part.ts";
 import {
   AVAILABLE,
@@ -91,18 +91,32 @@ interface ObjectEntry {
   health: ObjectHealth | undefined;
   /** The fingerprint after the last apply or check in Reconcile mode (see ObjectInput.checkedFingerprint). */
   checkedFingerprint: string | undefined;
-  /** The fingerprint before the last apply, until the watch shows its result (ObjectInput.staleFingerprint). */
-  staleFingerprint: string | undefined;
-  /** The uid of an object the operator created, until the watch shows it; and since when. */
-  awaiting: { readonly uid: string; readonly since: number } | undefined;
+  /** The operator's last write of the object, until the cache shows it. */
+  written: PendingWrite | undefined;
   /** Recent Deleted/Drifted restores, for the fight backoff. */
   restoreTimes: number[];
   availability: AvailabilityTrack;
-  /** The mode label the object carried when last seen: a deleted object's last word on its mode. */
-  lastSeenLabel: string | undefined;
   /** A RestoreBackoff Event was recorded for the current backoff episode. */
   backoffReported: boolean;
 }
+
+/**
+ * A write the cache has not shown yet. Until the object's watch has gone past `resourceVersion`, what the
+ * cache holds is older than the write: an object absent from it was just created (not deleted again), and
+ * a fingerprint equal to `staleFingerprint` is the content before the write (not a new edit). The reconcile
+ * forgets it once the watch caught up, or after AWAIT_CREATE_MS if that event was lost.
+ */
+interface PendingWrite {
+  readonly resourceVersion: string;
+  readonly at: number;
+  /** The write created the object (it was missing). */
+  readonly created: boolean;
+  /** The fingerprint the object had before the write, if the write changed it. */
+  readonly staleFingerprint: string | undefined;
+}
+
+/** Deleted objects whose last labels a watch keeps (a deleted object's last word on its mode). */
+const KEEP_DELETED = 256;
 
 interface AddonState {
   readonly addon: AddonName;
@@ -139,21 +153,6 @@ function toBundleConfigMap(raw: Record<string, unknown>): CachedBundleConfigMap 
     },
     ...(raw.binaryData === undefined ? {} : { binaryData: raw.binaryData as Record<string, string> }),
   };
-}
-
-const engines = new WeakMap<Informer<CachedLabCluster>, AddonEngine>();
-
-/**
- * The engine of one operator: the first addon part to set up creates it, the others share it (one
- * controller, one set of watches, one metric).
- */
-export function addonEngine(context: PartSetupContext, options: AddonEngineOptions = {}): AddonEngine {
-  let engine = engines.get(context.labClusters);
-  if (engine === undefined) {
-    engine = new AddonEngine(context, options);
-    engines.set(context.labClusters, engine);
-  }
-  return engine;
 }
 
 /**
@@ -406,11 +405,12 @@ export class AddonEngine implements Reconciler {
           health: previous?.health,
           // A new desired state must be applied once, even to an object that did not change.
           checkedFingerprint: undefined,
-          staleFingerprint: undefined,
-          awaiting: previous?.awaiting,
+          written:
+            previous?.written === undefined
+              ? undefined
+              : { ...previous.written, staleFingerprint: undefined },
           restoreTimes: previous?.restoreTimes ?? [],
           availability: previous?.availability ?? AVAILABLE,
-          lastSeenLabel: previous?.lastSeenLabel,
           backoffReported: previous?.backoffReported ?? false,
         });
       }
@@ -465,6 +465,7 @@ export class AddonEngine implements Reconciler {
             namespace,
           }),
           transform: toLiveObject,
+          keepDeleted: KEEP_DELETED,
         });
         const onEvent = (object: LiveObject, event: string) => this.#objectEvent(resource, object, event);
         informer.addHandlers({
@@ -510,7 +511,10 @@ export class AddonEngine implements Reconciler {
     return this.#kinds.get(kindKey);
   }
 
-  /** An event of a watched kind: queue the object if a bundle holds it, and remember its mode label. */
+  /**
+   * An event of a watched kind: queue the object if a bundle holds it. Only that: what the event means is
+   * the reconcile's to find out from the cache (the runtime's rule for handlers).
+   */
   #objectEvent(resource: ResourceInfo, object: LiveObject, event: string): void {
     const identity = objectIdentity({
       apiVersion: apiVersionOf(resource),
@@ -519,13 +523,7 @@ export class AddonEngine implements Reconciler {
     });
     for (const state of this.#addons.values()) {
       const key = `${state.addon}|${identity}`;
-      const entry = state.entries.get(key);
-      if (entry === undefined) continue;
-      entry.lastSeenLabel = object.modeLabel;
-      // The cache caught up with the operator's own write: from now on it tells the truth again.
-      if (entry.awaiting?.uid === object.metadata.uid) entry.awaiting = undefined;
-      if (object.fingerprint === entry.checkedFingerprint) entry.staleFingerprint = undefined;
-      this.controller.enqueue(key, `${resource.kind} ${event}`);
+      if (state.entries.has(key)) this.controller.enqueue(key, `${resource.kind} ${event}`);
     }
   }
 
@@ -623,7 +621,8 @@ export class AddonEngine implements Reconciler {
     if (watch === undefined || !watch.informer.hasSynced() || namespaceInformer?.hasSynced() === false) {
       return Action.requeueAfter(100);
     }
-    const live = watch.informer.get(namespaced === undefined ? ref.name : `${namespaced}/${ref.name}`);
+    const cacheKey = namespaced === undefined ? ref.name : `${namespaced}/${ref.name}`;
+    const live = watch.informer.get(cacheKey);
     let namespace: NamespaceState | undefined;
     if (namespaced !== undefined) {
       const cached = namespaceInformer?.get(namespaced);
@@ -634,20 +633,25 @@ export class AddonEngine implements Reconciler {
       kind: ref.kind,
       specMode: spec.mode,
       liveLabel: live?.modeLabel,
-      lastSeenLabel: live === undefined ? entry.lastSeenLabel : undefined,
+      lastSeenLabel: live === undefined ? watch.informer.deleted(cacheKey)?.modeLabel : undefined,
       bundleLabel: (entry.desired.metadata.labels as Record<string, string> | undefined)?.[ADDON_MODE_LABEL],
     });
     const now = this.#context.clock.now();
     entry.restoreTimes = recentRestores(entry.restoreTimes, this.#policy, now);
-    if (entry.awaiting !== undefined && now - entry.awaiting.since >= AWAIT_CREATE_MS)
-      entry.awaiting = undefined;
+    // The cache caught up with the operator's own write: from now on it tells the truth again.
+    const written = entry.written;
+    if (
+      written !== undefined &&
+      (watch.informer.hasSeen(written.resourceVersion) || now - written.at >= AWAIT_CREATE_MS)
+    )
+      entry.written = undefined;
     const decision = decideObject({
       mode: mode.mode,
       live,
       namespace,
       checkedFingerprint: entry.checkedFingerprint,
-      staleFingerprint: entry.staleFingerprint,
-      awaitingCreate: entry.awaiting !== undefined,
+      staleFingerprint: entry.written?.staleFingerprint,
+      awaitingCreate: entry.written?.created === true,
       restoreTimes: entry.restoreTimes,
       availability: entry.availability,
       unavailableSeconds: spec.unavailableSeconds,
@@ -662,9 +666,9 @@ export class AddonEngine implements Reconciler {
         case "none":
           break;
         case "create": {
-          const uid = await this.#create(entry, resource, context.signal);
-          if (uid !== undefined) {
-            entry.awaiting = { uid, since: now };
+          const resourceVersion = await this.#create(entry, resource, context.signal);
+          if (resourceVersion !== undefined) {
+            entry.written = { resourceVersion, at: now, created: true, staleFingerprint: undefined };
             this.#recordRestore(state, entry, acting, action.reason, now, "re-created");
           }
           health = { state: "Healthy", message: "" };
@@ -679,10 +683,18 @@ export class AddonEngine implements Reconciler {
           );
           const fingerprint = contentFingerprint(result);
           entry.checkedFingerprint = fingerprint;
-          entry.staleFingerprint = live?.fingerprint === fingerprint ? undefined : live?.fingerprint;
-          const uid = (result.metadata as { uid?: string } | undefined)?.uid;
+          const resourceVersion = (result.metadata as { resourceVersion?: string } | undefined)
+            ?.resourceVersion;
+          entry.written =
+            resourceVersion === undefined
+              ? undefined
+              : {
+                  resourceVersion,
+                  at: now,
+                  created: live === undefined,
+                  staleFingerprint: live?.fingerprint === fingerprint ? undefined : live?.fingerprint,
+                };
           if (live === undefined) {
-            if (uid !== undefined) entry.awaiting = { uid, since: now };
             this.#recordRestore(state, entry, acting, "Deleted", now, "re-created");
           } else if (fingerprint !== live.fingerprint) {
             this.#recordRestore(state, entry, acting, "Drifted", now, "re-applied");
@@ -730,7 +742,10 @@ export class AddonEngine implements Reconciler {
       : Action.requeueAfter(decision.requeueAfterMs);
   }
 
-  /** EnsureExists: POST the bundled object. Its uid; undefined when it exists already (someone made it). */
+  /**
+   * EnsureExists: POST the bundled object. The created object's resourceVersion; undefined when it exists
+   * already (someone made it).
+   */
   async #create(
     entry: ObjectEntry,
     resource: ResourceInfo,
@@ -743,12 +758,12 @@ export class AddonEngine implements Reconciler {
       namespace: resource.namespaced ? entry.ref.namespace : undefined,
     });
     try {
-      const created = await this.#context.client.create<{ metadata?: { uid?: string } }>(
+      const created = await this.#context.client.create<{ metadata?: { resourceVersion?: string } }>(
         collection,
         applyBody(entry.desired),
         { signal, query: { fieldManager: FIELD_MANAGER } },
       );
-      return created.metadata?.uid ?? "";
+      return created.metadata?.resourceVersion ?? "";
     } catch (error) {
       if (isConflict(error)) return undefined;
       throw error;

@@ -1,7 +1,7 @@
 // Node health on a real control plane: silent KWOK nodes reported before the controller-manager, remediation.
 import { expect } from "chai";
 
-import { REMEDIATION_ANNOTATION } from "../../../operator/labcluster/nodes.ts";
+import { REMEDIATION_ANNOTATION } from "../../../operator/labcluster/nodes/cache.ts";
 import { resourcePath } from "../../../operator/runtime/client.ts";
 import {
   controlPlane,

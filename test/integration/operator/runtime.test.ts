@@ -5,7 +5,7 @@ import { join } from "node:path";
 
 import { startControlPlane, type ControlPlane } from "../../../bootstrap/controlplane/engine.ts";
 import { runProcess } from "../../../bootstrap/process.ts";
-import { nodesPart } from "../../../operator/labcluster/nodes.ts";
+import { nodesPart } from "../../../operator/labcluster/nodes/part.ts";
 import { resourcePath } from "../../../operator/runtime/client.ts";
 import { controlPlane, ENVTEST_NODES, waitFor } from "../../envtest/index.ts";
 import {
