@@ -26,6 +26,13 @@ export const LABCLUSTER_KIND = "LabCluster";
 export const LABCLUSTER_PLURAL = "labclusters";
 export const LABCLUSTER_API_VERSION = GROUP_VERSION;
 
+/**
+ * The label bootstrap puts on the LabCluster of a lab it made (`app.kubernetes.io/managed-by:
+ * kubelab-bootstrap`): that one acts for the cluster when there are several (DuplicateLab).
+ */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const BOOTSTRAP_MANAGER = "kubelab-bootstrap";
+
 export const NODE_ROLES = ["control-plane", "worker"] as const;
 export type NodeRole = (typeof NODE_ROLES)[number];
 

@@ -25,7 +25,7 @@ import { Controller } from "../../runtime/controller.ts";
 import type { ObjectReference } from "../../runtime/events.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import { Action, type ReconcileContext, type Reconciler } from "../../runtime/reconcile.ts";
-import type { CachedLabCluster } from "../cache.ts";
+import { actingLabCluster, type CachedLabCluster } from "../cache.ts";
 import { FIELD_MANAGER } from "../names.ts";
 import type { PartSetupContext } from "../part.ts";
 import {
@@ -314,16 +314,11 @@ export class AddonEngine implements Reconciler {
   }
 
   /**
-   * The LabCluster whose spec the engine follows and whose Events record the restores: the first by name.
-   * A cluster has one lab, so there is one LabCluster (the CRD says so); with several, the choice is stable.
+   * The LabCluster whose spec the engine follows and whose Events record the restores: the one that acts for
+   * the cluster (actingLabCluster; the others are DuplicateLab and get nothing done).
    */
   #actingLabCluster(): CachedLabCluster | undefined {
-    let acting: CachedLabCluster | undefined;
-    for (const labCluster of this.#context.labClusters.list()) {
-      if (labCluster.spec === undefined) continue;
-      if (acting === undefined || labCluster.metadata.name < acting.metadata.name) acting = labCluster;
-    }
-    return acting;
+    return actingLabCluster(this.#context.labClusters.list());
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ describe("node health", () => {
   describe("mappers", () => {
     const labCluster = (name: string, unhealthyNodes: string[] = []): CachedLabCluster => ({
       metadata: { name },
+      createdAt: undefined,
+      madeByBootstrap: false,
       spec: undefined,
       unhealthyNodes,
     });
