@@ -29,6 +29,14 @@ export const BACKUP_LABELS = {
 export const BACKUP_COMPONENT = "etcd-backup";
 export const DEFAULT_BACKUP_NAMESPACE = "kube-system";
 
+/** `etcd-20260102-030405-ab12`: sorts by time, unique within a second, a valid object name. */
+export const SNAPSHOT_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d{8})-(\d{6})-([0-9a-f]{4})$/;
+
+/** A Node's name (DNS-1123 subdomain). */
+const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A version as etcd reports it: 3.6.8, maybe with a pre-release or build suffix. */
+const VERSION = /^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]+)?$/;
+
 /** How a snapshot was checked. */
 export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
 export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];
@@ -53,11 +61,16 @@ export type SnapshotVerification = z.output<typeof snapshotVerificationSchema>;
 
 export const snapshotEtcdSchema = z
   .object({
-    endpoint: z.string().max(1024).describe("The etcd member it was taken from."),
-    version: z.string().max(64).describe("Server version of that member, such as 3.6.8."),
+    endpoint: z
+      .string()
+      .max(1024)
+      .regex(/^https?:\/\/\S+$/)
+      .describe("The etcd member it was taken from (its client URL)."),
+    version: z.string().max(64).regex(VERSION).describe("Server version of that member, such as 3.6.8."),
     storageVersion: z
       .string()
       .max(64)
+      .regex(VERSION)
       .describe("Storage version of the database, such as 3.6.0: restore with etcdutl of at least it."),
     revision: count().describe("The store revision the snapshot holds."),
     keys: count()
@@ -70,10 +83,24 @@ export type SnapshotEtcd = z.output<typeof snapshotEtcdSchema>;
 /** The facts of one snapshot file, fixed when it was taken. */
 export const etcdSnapshotSpecSchema = z
   .object({
-    fileName: z.string().min(1).max(253).describe("The snapshot file, in directory on node."),
-    directory: z.string().max(4096).describe("The backup directory on the node (spec.etcdBackup.hostPath)."),
-    node: z.string().max(253).describe("The control-plane node that holds the file."),
-    labCluster: z.string().max(253).optional().describe("The LabCluster it belongs to (also its owner)."),
+    fileName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.db$/)
+      .describe("The snapshot file, in directory on node: the object's name + .db."),
+    directory: z
+      .string()
+      .max(4096)
+      .regex(/^\/\S*$/)
+      .describe("The backup directory on the node (spec.etcdBackup.hostPath), an absolute path."),
+    node: z.string().min(1).max(253).regex(NODE_NAME).describe("The control-plane node that holds the file."),
+    labCluster: z
+      .string()
+      .min(1)
+      .max(63)
+      .optional()
+      .describe("The LabCluster it belongs to (also its owner)."),
     createdAt: timestamp().describe("When the snapshot was taken."),
     sizeBytes: count().describe("Bytes of the file, including etcd's 32-byte sha256 trailer."),
     sha256: z
@@ -81,7 +108,12 @@ export const etcdSnapshotSpecSchema = z
       .regex(/^[0-9a-f]{64}$/)
       .describe("sha256 of the whole file, as sha256sum prints it."),
     etcd: snapshotEtcdSchema,
-    kubernetesVersion: z.string().max(64).optional().describe("The API server's version when it was taken."),
+    kubernetesVersion: z
+      .string()
+      .max(64)
+      .regex(VERSION)
+      .optional()
+      .describe("The API server's version when it was taken."),
     saveDurationMs: count().describe("How long saving took."),
   })
   .describe("The snapshot file: where it is and what it holds. Written once by the snapshot agent.");
@@ -125,5 +157,16 @@ export const etcdSnapshotCrd: CrdDefinition = {
     { name: "LabCluster", type: "string", jsonPath: ".spec.labCluster", priority: 1 },
     { name: "Kubernetes", type: "string", jsonPath: ".spec.kubernetesVersion", priority: 1 },
     { name: "Age", type: "date", jsonPath: ".spec.createdAt" },
+  ],
+  validations: [
+    {
+      rule: `self.metadata.name.matches(${JSON.stringify(SNAPSHOT_NAME.source)})`,
+      message:
+        "metadata.name must be a snapshot name as the agent makes them: <prefix>-YYYYMMDD-HHMMSS-<4 hex>",
+    },
+    {
+      rule: "self.spec.fileName == self.metadata.name + '.db'",
+      message: "spec.fileName must be the object's name followed by .db: the file the agent wrote for it",
+    },
   ],
 };

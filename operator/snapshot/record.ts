@@ -4,6 +4,7 @@ import { z } from "zod";
 
 import {
   etcdSnapshotSpecSchema,
+  SNAPSHOT_NAME,
   snapshotVerificationSchema,
   type SnapshotVerification,
 } from "../api/etcdsnapshot.ts";
@@ -31,9 +32,6 @@ export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
 export function parseRecord(text: string): SnapshotRecord {
   return snapshotRecordSchema.parse(JSON.parse(text));
 }
-
-/** `etcd-20260102-030405-ab12`: sorts by time, unique within a second, a valid object name. */
-export const SNAPSHOT_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d{8})-(\d{6})-([0-9a-f]{4})$/;
 
 /** A name prefix: a DNS label short enough for the whole name to stay a valid object name. */
 export const NAME_PREFIX = /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/;

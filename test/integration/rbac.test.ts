@@ -70,7 +70,7 @@ function spec(addonMode: "Reconcile" | "EnsureExists" | undefined): LabClusterSp
         ...ENVTEST_NODES.workers.map((name) => ({ name, role: "worker" as const })),
       ],
     },
-    nodeHealth: { leaseStaleSeconds: 6, remediation: "Drain", maxUnhealthy: 1, drainTimeoutSeconds: 10 },
+    nodeHealth: { leaseStaleSeconds: 10, remediation: "Drain", maxUnhealthy: 1, drainTimeoutSeconds: 10 },
     addons: {
       calico: addonMode === undefined ? {} : { mode: addonMode },
       coredns: addonMode === undefined ? {} : { mode: addonMode },

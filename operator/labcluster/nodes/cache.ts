@@ -42,6 +42,8 @@ export interface SlimNode {
 export interface SlimLease {
   readonly metadata: { readonly name: string; readonly namespace: string };
   readonly renewTime: number | undefined;
+  /** spec.leaseDurationSeconds: its kubelet renews it every quarter of this. */
+  readonly durationSeconds?: number;
 }
 
 /** The informer transform of Nodes. */
@@ -86,10 +88,11 @@ export function toSlimNode(raw: Record<string, unknown>): SlimNode {
 /** The informer transform of node Leases. */
 export function toSlimLease(raw: Record<string, unknown>): SlimLease {
   const metadata = (raw.metadata ?? {}) as { name?: string; namespace?: string };
-  const spec = (raw.spec ?? {}) as { renewTime?: string };
+  const spec = (raw.spec ?? {}) as { renewTime?: string; leaseDurationSeconds?: number };
   return {
     metadata: { name: metadata.name ?? "", namespace: metadata.namespace ?? NODE_LEASE_NAMESPACE },
     renewTime: parseTime(spec.renewTime),
+    ...(typeof spec.leaseDurationSeconds === "number" ? { durationSeconds: spec.leaseDurationSeconds } : {}),
   };
 }
 

@@ -20,6 +20,16 @@ import {
   type SlimNode,
 } from "./cache.ts";
 
+/**
+ * After how many seconds without a renewal a node's Lease is stale: leaseStaleSeconds, but never less than
+ * half the Lease's own leaseDurationSeconds. The kubelet renews every quarter of that (10 s of its default
+ * 40 s), so half is two renewals: one late or lost renewal never makes a healthy node unhealthy, whatever a
+ * LabCluster asks for (and whatever a kubelet's nodeLeaseDurationSeconds is).
+ */
+export function staleAfterSeconds(leaseStaleSeconds: number, lease: SlimLease | undefined): number {
+  return Math.max(leaseStaleSeconds, (lease?.durationSeconds ?? 0) / 2);
+}
+
 /** One node's health as assessed now. Times are epoch milliseconds. */
 export interface NodeHealth {
   readonly name: string;
@@ -56,7 +66,8 @@ export interface AssessInput {
  * before the controller-manager's grace period (40 s) flips Ready to Unknown. In order:
  *
  * 1. Missing: expected, but no Node object.
- * 2. LeaseStale: the Lease was last renewed more than leaseStaleSeconds ago (even while Ready=True).
+ * 2. LeaseStale: the Lease was last renewed more than leaseStaleSeconds ago (even while Ready=True), and
+ *    more than half its own leaseDurationSeconds ago (staleAfterSeconds).
  * 3. NotReady: Ready=False, the kubelet itself reports a problem.
  * 4. ReadyUnknown: Ready=Unknown or absent.
  * 5. NoLease: no Lease, and the node is older than leaseStaleSeconds (a new node gets that long to make one).
@@ -101,7 +112,10 @@ export function assessNodes(input: AssessInput): NodeHealth[] {
       });
       continue;
     }
-    const renewTime = input.lease(name)?.renewTime;
+    const lease = input.lease(name);
+    const renewTime = lease?.renewTime;
+    const staleAfter = staleAfterSeconds(input.leaseStaleSeconds, lease);
+    const leaseStaleMs = staleAfter * 1000;
     const unhealthy = (reason: NodeHealthReason, message: string, since: number): NodeHealth => ({
       ...base,
       exists: true,
@@ -113,13 +127,17 @@ export function assessNodes(input: AssessInput): NodeHealth[] {
       deadline: undefined,
     });
     const ready = node.ready;
-    if (renewTime !== undefined && input.now - renewTime >= staleMs) {
+    if (renewTime !== undefined && input.now - renewTime >= leaseStaleMs) {
+      const threshold =
+        staleAfter === input.leaseStaleSeconds
+          ? `leaseStaleSeconds ${input.leaseStaleSeconds}`
+          : `stale after ${staleAfter} s, half its leaseDurationSeconds; leaseStaleSeconds ${input.leaseStaleSeconds}`;
       // No "N s ago": a message that changes with time would rewrite the status at every reconcile.
       result.push(
         unhealthy(
           NodeHealthReason.leaseStale,
-          `Lease not renewed since ${formatTime(new Date(renewTime))} (leaseStaleSeconds ${input.leaseStaleSeconds}); Ready is ${ready?.status ?? "absent"}`,
-          renewTime + staleMs,
+          `Lease not renewed since ${formatTime(new Date(renewTime))} (${threshold}); Ready is ${ready?.status ?? "absent"}`,
+          renewTime + leaseStaleMs,
         ),
       );
     } else if (ready?.status === "False") {
@@ -159,7 +177,7 @@ export function assessNodes(input: AssessInput): NodeHealth[] {
       );
     } else {
       const deadline =
-        renewTime === undefined ? (node.createdAt ?? input.now) + staleMs : renewTime + staleMs;
+        renewTime === undefined ? (node.createdAt ?? input.now) + staleMs : renewTime + leaseStaleMs;
       const since =
         previous === undefined
           ? (ready.since ?? input.now)

@@ -22,6 +22,7 @@ import {
   nodesHealthyCondition,
   nodeStatusFields,
   planRemediation,
+  staleAfterSeconds,
   type NodeHealth,
 } from "./decide.ts";
 import { remediate } from "./remediate.ts";
@@ -44,7 +45,7 @@ export function leaseToLabCluster(labClusters: () => Iterable<CachedLabCluster>)
   return (lease: SlimLease, previous: SlimLease | undefined): string[] => {
     const keys: string[] = [];
     for (const labCluster of labClusters()) {
-      const staleMs = (labCluster.spec?.nodeHealth.leaseStaleSeconds ?? 20) * 1000;
+      const staleMs = staleAfterSeconds(labCluster.spec?.nodeHealth.leaseStaleSeconds ?? 20, lease) * 1000;
       const gap =
         previous === undefined || lease.renewTime === undefined || previous.renewTime === undefined
           ? Infinity

@@ -1,6 +1,7 @@
 // Node health on a real control plane: silent KWOK nodes reported before the controller-manager, remediation.
 import { expect } from "chai";
 
+import { MIN_LEASE_STALE_SECONDS } from "../../../operator/api/labcluster.ts";
 import { REMEDIATION_ANNOTATION } from "../../../operator/labcluster/nodes/cache.ts";
 import { resourcePath } from "../../../operator/runtime/client.ts";
 import {
@@ -30,8 +31,8 @@ const EXPECTED = [
   { name: W1, role: "worker" as const },
   { name: W2, role: "worker" as const },
 ];
-/** kwok renews every 2.5 s here; 6 s leaves room for a slow renewal on a busy machine. */
-const LEASE_STALE_SECONDS = 6;
+/** The CRD's floor (kwok renews every 2.5 s here: three renewals may be late before a node counts as silent). */
+const LEASE_STALE_SECONDS = MIN_LEASE_STALE_SECONDS;
 
 interface NodeObject {
   metadata: { name: string; annotations?: Record<string, string> };

@@ -71,19 +71,19 @@ describe("backupCronJob", () => {
 
   it("mounts the etcd client certificates read-only and the backup directory read-write at its host path", () => {
     const { pod, container } = shape(
-      backupCronJob(lab({ hostPath: "/srv/backups" }), DEFAULT_BACKUP_OPTIONS),
+      backupCronJob(lab({ hostPath: "/var/lib/kubelab/lab-a" }), DEFAULT_BACKUP_OPTIONS),
     );
     expect(container.volumeMounts).to.deep.include({
       name: "etcd-certs",
       mountPath: "/etc/kubernetes/pki/etcd",
       readOnly: true,
     });
-    expect(container.volumeMounts).to.deep.include({ name: "backups", mountPath: "/srv/backups" });
+    expect(container.volumeMounts).to.deep.include({ name: "backups", mountPath: "/var/lib/kubelab/lab-a" });
     expect(pod.volumes).to.deep.include({
       name: "backups",
-      hostPath: { path: "/srv/backups", type: "DirectoryOrCreate" },
+      hostPath: { path: "/var/lib/kubelab/lab-a", type: "DirectoryOrCreate" },
     });
-    expect(container.args).to.include("--dir=/srv/backups");
+    expect(container.args).to.include("--dir=/var/lib/kubelab/lab-a");
   });
 
   it("follows the spec: schedule, retain, verify, suspend, and the owning LabCluster", () => {

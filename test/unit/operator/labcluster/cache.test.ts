@@ -20,7 +20,7 @@ describe("LabCluster cache", () => {
   it("keeps name, uid, generation, the defaulted spec and the nodes reported unhealthy", () => {
     const cached = toCachedLabCluster({
       metadata: { name: "lab", uid: "u", generation: 4, managedFields: [{}], resourceVersion: "9" },
-      spec: { nodeHealth: { leaseStaleSeconds: 7 } },
+      spec: { nodeHealth: { leaseStaleSeconds: 17 } },
       status: {
         nodes: [
           { name: "w1-k8s", ready: true },
@@ -29,7 +29,7 @@ describe("LabCluster cache", () => {
       },
     });
     expect(cached.metadata).to.deep.equal({ name: "lab", uid: "u", generation: 4 });
-    expect(cached.spec?.nodeHealth.leaseStaleSeconds).to.equal(7);
+    expect(cached.spec?.nodeHealth.leaseStaleSeconds).to.equal(17);
     expect(cached.spec?.nodeHealth.remediation).to.equal("None");
     expect(cached.unhealthyNodes).to.deep.equal(["w2-k8s"]);
   });

@@ -1,10 +1,10 @@
 // Snapshot names and record files: names sort by time and are object names; only the agent's files are classified.
 import { expect } from "chai";
 
+import { SNAPSHOT_NAME } from "../../../../operator/api/etcdsnapshot.ts";
 import {
   classifyFile,
   parseRecord,
-  SNAPSHOT_NAME,
   snapshotFiles,
   snapshotName,
 } from "../../../../operator/snapshot/record.ts";

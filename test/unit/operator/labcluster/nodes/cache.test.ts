@@ -85,6 +85,7 @@ describe("node health", () => {
       ).to.deep.equal({
         metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
         renewTime: Date.parse("2026-01-01T11:59:50.123Z"),
+        durationSeconds: 40,
       });
     });
 

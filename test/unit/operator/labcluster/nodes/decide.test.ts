@@ -12,6 +12,7 @@ import {
   nodesHealthyCondition,
   nodeStatusFields,
   planRemediation,
+  staleAfterSeconds,
   type NodeHealth,
   type PlanInput,
 } from "../../../../../operator/labcluster/nodes/decide.ts";
@@ -39,6 +40,23 @@ describe("node health", () => {
     it("counts a Lease exactly leaseStaleSeconds old as stale", () => {
       expect(only(assess([node("w1-k8s")], { "w1-k8s": 20_000 })).healthy).to.equal(false);
       expect(only(assess([node("w1-k8s")], { "w1-k8s": 19_999 })).healthy).to.equal(true);
+    });
+
+    it("never judges a Lease stale sooner than half its own leaseDurationSeconds (two kubelet renewals)", () => {
+      const lease = (ago: number) => ({
+        metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
+        renewTime: NOW - ago,
+        durationSeconds: 40,
+      });
+      const at = (ago: number) =>
+        only(assess([node("w1-k8s")], {}, { leaseStaleSeconds: 10, lease: () => lease(ago) }));
+      // leaseStaleSeconds 10 would flag a healthy node between two renewals; its Lease says 40 s.
+      expect(at(15_000)).to.include({ healthy: true, deadline: NOW - 15_000 + 20_000 });
+      expect(at(20_000)).to.include({ healthy: false, reason: "LeaseStale" });
+      expect(at(20_000).message).to.contain(
+        "(stale after 20 s, half its leaseDurationSeconds; leaseStaleSeconds 10)",
+      );
+      expect(staleAfterSeconds(30, lease(0)), "a longer leaseStaleSeconds stands").to.equal(30);
     });
 
     it("reports NotReady from Ready=False, and ReadyUnknown from Unknown or no condition", () => {
