@@ -4,6 +4,7 @@ import { join } from "node:path";
 
 import { SnapshotStorageError } from "./errors.ts";
 import { fsyncDirectory, removeFile, renameDurably, writeFileDurably } from "./durable.ts";
+import { SNAPSHOT_NAME } from "../api/etcdsnapshot.ts";
 import { classifyFile, parseRecord, type SnapshotRecord, snapshotFiles } from "./record.ts";
 
 /** Subdirectory for snapshots that failed verification, kept for a post-mortem. */
@@ -207,21 +208,24 @@ export class SnapshotStore {
       if (await removeFile(leftover.path)) removed.push(leftover.path);
     }
     if (removed.length > 0) await fsyncDirectory(this.dir);
-    await this.#trim(this.logsDir, LOGS_KEEP, /\.log$/);
+    await this.#trim(this.logsDir, LOGS_KEEP, ".log");
     return removed;
   }
 
   async #trimQuarantine(): Promise<void> {
-    const removed = await this.#trim(this.quarantineDir, QUARANTINE_KEEP, /\.db$/);
+    const removed = await this.#trim(this.quarantineDir, QUARANTINE_KEEP, ".db");
     for (const file of removed) await removeFile(join(this.quarantineDir, file.replace(/\.db$/, ".json")));
   }
 
-  /** Keeps the newest `keep` files matching `pattern` (names sort by time); returns the removed names. */
-  async #trim(dir: string, keep: number, pattern: RegExp): Promise<string[]> {
+  /**
+   * Keeps the newest `keep` files named `<snapshot name><extension>` (names sort by time); returns the
+   * removed names. Only names the agent makes count: a file someone else put there is never removed.
+   */
+  async #trim(dir: string, keep: number, extension: string): Promise<string[]> {
     let entries: string[];
     try {
       entries = (await readdir(dir))
-        .filter((entry) => pattern.test(entry))
+        .filter((entry) => entry.endsWith(extension) && SNAPSHOT_NAME.test(entry.slice(0, -extension.length)))
         .sort()
         .reverse();
     } catch {
