@@ -16,6 +16,7 @@ import {
   type BundleSource,
   type StoredConfigMap,
 } from "../../api/addons/bundle.ts";
+import { ADDON_CATALOGS, objectsOutsideCatalog, type AddonCatalog } from "../../api/addons/catalog.ts";
 import type { AddonStatus } from "../../api/labcluster.ts";
 import { LABCLUSTER_API_VERSION, LABCLUSTER_KIND } from "../../api/labcluster.ts";
 import { describeCause, isConflict } from "../../errors.ts";
@@ -77,6 +78,11 @@ export interface AddonEngineOptions {
   readonly captureRetryMs?: { readonly absent: number; readonly waiting: number };
   /** How long a new watch may take to list before the bundle is retried. Default 30 s. */
   readonly watchSyncTimeoutMs?: number;
+  /**
+   * The objects each addon's bundle may hold (ADDON_CATALOGS by default): a bundle with anything else is
+   * refused whole. The composition root may widen it (tests restore objects of their own).
+   */
+  readonly catalogs?: Partial<Record<AddonName, AddonCatalog>>;
 }
 
 /** status.addons.<addon>.lastRestore. */
@@ -122,6 +128,8 @@ interface AddonState {
   readonly addon: AddonName;
   bundle: { readonly digest: string; readonly source: BundleSource } | undefined;
   problem: { readonly reason: string; readonly message: string } | undefined;
+  /** The digest of the last bundle refused for objects outside the catalog (its Event is recorded once). */
+  refusedDigest: string | undefined;
   /** Queue key -> entry, for every object of the bundle in use, in bundle order. */
   entries: Map<string, ObjectEntry>;
   /** Per LabCluster (uid): restores attributed to it by this process, and the last one. */
@@ -200,6 +208,7 @@ export class AddonEngine implements Reconciler {
         addon,
         bundle: undefined,
         problem: undefined,
+        refusedDigest: undefined,
         entries: new Map(),
         tallies: new Map(),
         baselines: new Map(),
@@ -339,6 +348,12 @@ export class AddonEngine implements Reconciler {
     const decoded = decodeBundle(state.addon, bundles.list());
     switch (decoded.kind) {
       case "ok": {
+        const outside = objectsOutsideCatalog(decoded.bundle.objects, this.#catalog(state.addon));
+        if (outside.length > 0) {
+          this.#refuse(state, decoded.bundle.digest, outside);
+          return Action.awaitChange();
+        }
+        state.refusedDigest = undefined;
         const unknown = await this.#useBundle(state, decoded.bundle, context);
         this.#setProblem(
           state,
@@ -522,6 +537,38 @@ export class AddonEngine implements Reconciler {
     }
   }
 
+  #catalog(addon: AddonName): AddonCatalog {
+    return this.#options.catalogs?.[addon] ?? ADDON_CATALOGS[addon];
+  }
+
+  /**
+   * A bundle with objects outside the addon's catalog: nothing of it is applied (the bundle in use before,
+   * if any, stays in use), the condition says BundleRefused naming the objects, and a Warning Event once per
+   * bundle version.
+   */
+  #refuse(state: AddonState, digest: string, outside: readonly string[]): void {
+    const title = ADDON_TITLES[state.addon];
+    const shown =
+      outside.slice(0, 10).join(", ") + (outside.length > 10 ? `, and ${outside.length - 10} more` : "");
+    const message =
+      `the ${title} bundle ${digest.slice(0, 12)} holds ${outside.length} objects that are not ${title}'s: ` +
+      `${shown}; none of it is applied (write access to ${this.#context.operatorNamespace} is admin-level: ` +
+      `who wrote this?)`;
+    this.#setProblem(state, { reason: "BundleRefused", message: message.slice(0, 2000) });
+    if (state.refusedDigest === digest) return;
+    state.refusedDigest = digest;
+    this.#log.warn("bundle refused: objects outside the addon's catalog", { addon: state.addon, outside });
+    const acting = this.#actingLabCluster();
+    if (acting === undefined) return;
+    void this.#context.events.record({
+      regarding: labClusterReference(acting),
+      type: "Warning",
+      reason: "AddonBundleRefused",
+      action: "Restore",
+      note: message.slice(0, 1000),
+    });
+  }
+
   /** Capture mode: no bundle yet. */
   async #capture(state: AddonState, context: ReconcileContext): Promise<Action> {
     const addon = state.addon;
@@ -537,7 +584,7 @@ export class AddonEngine implements Reconciler {
       return Action.awaitChange();
     }
     const retry = this.#options.captureRetryMs ?? { absent: 60_000, waiting: 5000 };
-    const result = await captureAddon(addon, this.#context.client, context.signal);
+    const result = await captureAddon(addon, this.#context.client, context.signal, this.#catalog(addon));
     switch (result.kind) {
       case "absent":
         this.#setProblem(state, {
