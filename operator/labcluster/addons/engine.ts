@@ -785,26 +785,26 @@ export class AddonEngine implements Reconciler {
   }
 
   /**
-   * EnsureExists: POST the bundled object. The created object's resourceVersion; undefined when it exists
-   * already (someone made it).
+   * EnsureExists: creates the bundled object, which the cache shows missing. The created object's
+   * resourceVersion; undefined when someone made it meanwhile (it is left as it is).
+   *
+   * A server-side apply without force, not a POST: the API server authorizes the create an apply implies
+   * with the object's name, while a POST carries no name, so only this way can the operator's RBAC name
+   * the objects it may create (resourceNames, manifests/rbac.yaml). Without force, an object that appeared
+   * meanwhile is never overwritten: a field someone else set to another value is a conflict (409), and
+   * the object is then theirs.
    */
   async #create(
     entry: ObjectEntry,
     resource: ResourceInfo,
     signal: AbortSignal,
   ): Promise<string | undefined> {
-    const collection = resourcePath({
-      group: resource.group,
-      version: resource.version,
-      plural: resource.plural,
-      namespace: resource.namespaced ? entry.ref.namespace : undefined,
-    });
     try {
-      const created = await this.#context.client.create<{ metadata?: { resourceVersion?: string } }>(
-        collection,
-        applyBody(entry.desired),
-        { signal, query: { fieldManager: FIELD_MANAGER } },
-      );
+      const created = await this.#context.client.apply<{
+        metadata?: { resourceVersion?: string; managedFields?: { manager?: string }[] };
+      }>(objectPath(resource, entry.ref), applyBody(entry.desired), FIELD_MANAGER, { force: false, signal });
+      const managers = (created.metadata?.managedFields ?? []).map((field) => field.manager);
+      if (managers.some((manager) => manager !== FIELD_MANAGER)) return undefined;
       return created.metadata?.resourceVersion ?? "";
     } catch (error) {
       if (isConflict(error)) return undefined;
