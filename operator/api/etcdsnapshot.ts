@@ -170,3 +170,56 @@ export const etcdSnapshotCrd: CrdDefinition = {
     },
   ],
 };
+
+/** Version of the record file format; a reader refuses a newer one instead of misreading it. */
+export const RECORD_SCHEMA_VERSION = 1;
+
+/**
+ * The agent's record of one complete snapshot, written as `<name>.json` beside `<name>.db` in the backup
+ * directory on the node. This, not the EtcdSnapshot object, is what a restore trusts: the object is an API
+ * object that whoever may write EtcdSnapshots (or their status) could plant, while the record is written
+ * by the agent next to the file it describes, before the file gets its final name, in a directory only
+ * root on the control-plane node writes (0700). A reader checks, in order: the record parses (this
+ * schema, this version); `name` is the file's stem and `fileName` is `<name>.db` (the record describes the
+ * file beside it and nothing else); the file's sha256 and size are `sha256` and `sizeBytes`;
+ * `verification.verified` is true (a trial restore passed). Its other fields are those of the
+ * EtcdSnapshot object (spec without `directory`, and status.verification), so the object can be rebuilt
+ * from the record alone (`kubelab-operator snapshot sync`).
+ */
+export const snapshotRecordSchema = etcdSnapshotSpecSchema
+  .omit({ directory: true })
+  .extend({
+    schema: z.literal(RECORD_SCHEMA_VERSION),
+    name: z.string().regex(SNAPSHOT_NAME),
+    verification: snapshotVerificationSchema,
+  })
+  .refine((record) => record.fileName === `${record.name}.db`, {
+    message: "fileName must be the record's name + .db",
+    path: ["fileName"],
+  });
+export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
+
+/** Parses a record file's content; a record of another schema version or shape is an error (ZodError). */
+export function parseSnapshotRecord(text: string): SnapshotRecord {
+  return snapshotRecordSchema.parse(JSON.parse(text));
+}
+
+/**
+ * The arguments of the agent's `snapshot sync` for a LabCluster: what a one-off Job made from the backup
+ * CronJob's jobTemplate runs instead of `snapshot save` (the same image, node, mounts and identity).
+ * It makes the EtcdSnapshot objects match the records on disk: after `bootstrap restore`, etcd holds the
+ * objects of the restored moment, not those of the files that are there.
+ */
+export function snapshotSyncArgs(options: {
+  readonly dir: string;
+  readonly labCluster: string;
+  readonly labClusterUid?: string;
+}): string[] {
+  return [
+    "snapshot",
+    "sync",
+    `--dir=${options.dir}`,
+    `--lab-cluster=${options.labCluster}`,
+    ...(options.labClusterUid === undefined ? [] : [`--lab-cluster-uid=${options.labClusterUid}`]),
+  ];
+}

@@ -4,8 +4,8 @@ import { join } from "node:path";
 
 import { SnapshotStorageError } from "./errors.ts";
 import { fsyncDirectory, removeFile, renameDurably, writeFileDurably } from "./durable.ts";
-import { SNAPSHOT_NAME } from "../api/etcdsnapshot.ts";
-import { classifyFile, parseRecord, type SnapshotRecord, snapshotFiles } from "./record.ts";
+import { parseSnapshotRecord, SNAPSHOT_NAME, type SnapshotRecord } from "../api/etcdsnapshot.ts";
+import { classifyFile, snapshotFiles } from "./record.ts";
 
 /** Subdirectory for snapshots that failed verification, kept for a post-mortem. */
 export const QUARANTINE_DIR = "quarantine";
@@ -121,7 +121,7 @@ export class SnapshotStore {
         continue;
       }
       try {
-        const record = parseRecord(await readFile(recordPath, "utf8"));
+        const record = parseSnapshotRecord(await readFile(recordPath, "utf8"));
         if (record.name !== name) throw new Error(`the record names ${record.name}`);
         snapshots.push({ name, dbPath, recordPath, record });
       } catch (error) {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
-import type { SnapshotRecord } from "../../../../operator/snapshot/record.ts";
+import type { SnapshotRecord } from "../../../../operator/api/etcdsnapshot.ts";
 import { LOGS_KEEP, QUARANTINE_KEEP, SnapshotStore } from "../../../../operator/snapshot/store.ts";
 
 function record(name: string, createdAt: string): SnapshotRecord {
