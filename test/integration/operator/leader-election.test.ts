@@ -185,9 +185,12 @@ describe("leader election between two operator processes", function () {
     process.stderr.write(`      hand-over after SIGTERM: ${(handedOverAfterMs / 1000).toFixed(1)} s\n`);
     // No waiting out the lease: the standby's next retry, and its request.
     expect(handedOverAfterMs, "no waiting out the lease").to.be.at.most(RETRY_MS + REQUEST_MS);
+    // The Lease shows the new holder before its process has written its log line: wait for the line.
     const controllersStopped = b.loggedAt("controller stopped")!;
     const released = b.loggedAt("leader election: released the lease")!;
-    const acquired = c.loggedAt("leader election: acquired the lease; starting to act")!;
+    const acquired = await waitFor("replica-c to log that it leads", () =>
+      c.loggedAt("leader election: acquired the lease; starting to act"),
+    );
     expect(controllersStopped).to.be.at.most(released);
     expect(released).to.be.at.most(acquired);
   });
@@ -243,9 +246,11 @@ describe("leader election between two operator processes", function () {
     expect(restoredAfterMs, "resume -> first restore").to.be.at.most(2000);
     expect(c.process.running, "the process went on, it did not exit and restart").to.equal(true);
     expect((await lease()).spec).to.include({ holderIdentity: "replica-c", leaseTransitions: transitions });
-    expect(c.loggedAt("leader election: renewed at the deadline; still leading")).to.be.greaterThan(
-      resumedAt - 1000,
+    // It renewed at its deadline, on resuming (the line may reach the log file after the restore is seen).
+    const renewedAt = await waitFor("the renewal at the deadline in replica-c's log", () =>
+      c.loggedAt("leader election: renewed at the deadline; still leading"),
     );
+    expect(renewedAt).to.be.greaterThan(resumedAt - 1000);
   });
 
   it("never had two replicas claiming to lead at the same moment", () => {
