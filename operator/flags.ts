@@ -131,7 +131,8 @@ const FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const DEFAULTS: RunFlags = {
+/** What `kubelab-operator run` uses for a flag not given (tests derive their timings from these). */
+export const RUN_FLAG_DEFAULTS: RunFlags = {
   kubeconfig: undefined,
   namespace: undefined,
   leaderElection: true,
@@ -194,7 +195,7 @@ export function parseRunFlags(argv: readonly string[]): RunFlags | undefined {
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help === true) return undefined;
-  const flags: Record<string, unknown> = { ...DEFAULTS };
+  const flags: Record<string, unknown> = { ...RUN_FLAG_DEFAULTS };
   for (const spec of FLAGS) {
     const value = values[spec.flag];
     if (value === undefined) continue;

@@ -1,7 +1,9 @@
-// The operator assembled: manager, Event recorder and the LabCluster controller. main.ts, the integration
-// tests and the benchmark all build it here, so they run the same thing.
-import { EVENT_CONTROLLER, setupLabClusterController } from "./labcluster/controller.ts";
+// The composition root: manager, Event recorder, the LabCluster parts and their controller, wired together.
+// main.ts, the integration tests and the benchmark all build the operator here, so they run the same thing.
+import { setupLabClusterController } from "./labcluster/controller.ts";
+import { EVENT_CONTROLLER } from "./labcluster/names.ts";
 import type { LabClusterPart } from "./labcluster/part.ts";
+import { labClusterParts } from "./labcluster/parts.ts";
 import type { KubeClient } from "./runtime/client.ts";
 import type { Controller } from "./runtime/controller.ts";
 import { EventRecorder } from "./runtime/events.ts";
@@ -21,7 +23,7 @@ export interface OperatorOptions {
   readonly probes?: ManagerOptions["probes"];
   readonly informerDefaults?: ManagerOptions["informerDefaults"];
   readonly concurrency?: number;
-  /** The LabCluster parts; all of them (parts.ts) unless a test narrows it. */
+  /** The LabCluster parts; all of them (parts.ts, made for this operator) unless a test narrows it. */
   readonly parts?: readonly LabClusterPart[];
 }
 
@@ -51,7 +53,7 @@ export function createOperator(options: OperatorOptions): Operator {
     operatorNamespace: options.namespace,
     events,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.parts === undefined ? {} : { parts: options.parts }),
+    parts: options.parts ?? labClusterParts(),
   });
   return { manager, controller, run: (signal) => manager.run(signal) };
 }

@@ -24,6 +24,14 @@ export interface CrdDefinition {
   /** With a status schema the CRD gets the status subresource (status only writable through /status). */
   readonly status?: z.ZodType;
   readonly printerColumns: readonly PrinterColumn[];
+  /** CEL rules on the whole object (they may read metadata.name), checked by the API server at admission. */
+  readonly validations?: readonly ValidationRule[];
+}
+
+/** A CEL validation rule (x-kubernetes-validations) and the message the API server answers with. */
+export interface ValidationRule {
+  readonly rule: string;
+  readonly message: string;
 }
 
 /** A JSON Schema node as the generator manipulates it. */
@@ -83,6 +91,9 @@ export function buildCrd(definition: CrdDefinition): Record<string, unknown> {
             openAPIV3Schema: {
               type: "object",
               description: definition.description,
+              ...(definition.validations === undefined
+                ? {}
+                : { "x-kubernetes-validations": definition.validations.map((rule) => ({ ...rule })) }),
               properties,
             },
           },
@@ -121,6 +132,13 @@ function structural(node: SchemaNode, path: string): SchemaNode {
     result[key] = value;
   }
   if (result["x-kubernetes-int-or-string"] === true) return ordered(intOrString(result, path));
+  const { [MESSAGE_KEY]: message, ...withoutMessage } = result;
+  if (message !== undefined) {
+    if (typeof message !== "string" || typeof result.pattern !== "string") {
+      throw new Error(`${path}: ${MESSAGE_KEY} is for int-or-string fields and strings with a pattern`);
+    }
+    return structural(patternAsRule(withoutMessage, message), path);
+  }
   if (result.type === undefined) {
     throw new Error(`${path}: the schema has no single type (${JSON.stringify(node)}); not structural`);
   }
@@ -174,9 +192,24 @@ function ordered(node: SchemaNode): SchemaNode {
 
 /**
  * Schema metadata (`.meta({ [MESSAGE_KEY]: "..." })`) giving the message of a validation rule the generator
- * writes; consumed by the generator, never written to the CRD.
+ * writes (an int-or-string field's, or a string pattern's); consumed by the generator, never written to the
+ * CRD.
  */
 export const MESSAGE_KEY = "x-kubelab-message";
+
+/**
+ * A string pattern with a message of its own becomes a CEL rule: the API server then answers with the
+ * message ("must be /var/lib/kubelab/<name>...") instead of the regular expression. Same language: both are
+ * RE2 on the server.
+ */
+function patternAsRule(node: SchemaNode, message: string): SchemaNode {
+  const { pattern, ...rest } = node;
+  const rules = (rest["x-kubernetes-validations"] as ValidationRule[] | undefined) ?? [];
+  return {
+    ...rest,
+    "x-kubernetes-validations": [...rules, { rule: `self.matches(${JSON.stringify(pattern)})`, message }],
+  };
+}
 
 /**
  * An int-or-string field (`maxUnhealthy: 2` or `"40%"`). A structural schema may only say

@@ -29,6 +29,14 @@ export const BACKUP_LABELS = {
 export const BACKUP_COMPONENT = "etcd-backup";
 export const DEFAULT_BACKUP_NAMESPACE = "kube-system";
 
+/** `etcd-20260102-030405-ab12`: sorts by time, unique within a second, a valid object name. */
+export const SNAPSHOT_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d{8})-(\d{6})-([0-9a-f]{4})$/;
+
+/** A Node's name (DNS-1123 subdomain). */
+const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** A version as etcd reports it: 3.6.8, maybe with a pre-release or build suffix. */
+const VERSION = /^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]+)?$/;
+
 /** How a snapshot was checked. */
 export const VERIFICATION_METHODS = ["TrialRestore", "StatusOnly"] as const;
 export type VerificationMethod = (typeof VERIFICATION_METHODS)[number];
@@ -53,11 +61,16 @@ export type SnapshotVerification = z.output<typeof snapshotVerificationSchema>;
 
 export const snapshotEtcdSchema = z
   .object({
-    endpoint: z.string().max(1024).describe("The etcd member it was taken from."),
-    version: z.string().max(64).describe("Server version of that member, such as 3.6.8."),
+    endpoint: z
+      .string()
+      .max(1024)
+      .regex(/^https?:\/\/\S+$/)
+      .describe("The etcd member it was taken from (its client URL)."),
+    version: z.string().max(64).regex(VERSION).describe("Server version of that member, such as 3.6.8."),
     storageVersion: z
       .string()
       .max(64)
+      .regex(VERSION)
       .describe("Storage version of the database, such as 3.6.0: restore with etcdutl of at least it."),
     revision: count().describe("The store revision the snapshot holds."),
     keys: count()
@@ -70,10 +83,24 @@ export type SnapshotEtcd = z.output<typeof snapshotEtcdSchema>;
 /** The facts of one snapshot file, fixed when it was taken. */
 export const etcdSnapshotSpecSchema = z
   .object({
-    fileName: z.string().min(1).max(253).describe("The snapshot file, in directory on node."),
-    directory: z.string().max(4096).describe("The backup directory on the node (spec.etcdBackup.hostPath)."),
-    node: z.string().max(253).describe("The control-plane node that holds the file."),
-    labCluster: z.string().max(253).optional().describe("The LabCluster it belongs to (also its owner)."),
+    fileName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.db$/)
+      .describe("The snapshot file, in directory on node: the object's name + .db."),
+    directory: z
+      .string()
+      .max(4096)
+      .regex(/^\/\S*$/)
+      .describe("The backup directory on the node (spec.etcdBackup.hostPath), an absolute path."),
+    node: z.string().min(1).max(253).regex(NODE_NAME).describe("The control-plane node that holds the file."),
+    labCluster: z
+      .string()
+      .min(1)
+      .max(63)
+      .optional()
+      .describe("The LabCluster it belongs to (also its owner)."),
     createdAt: timestamp().describe("When the snapshot was taken."),
     sizeBytes: count().describe("Bytes of the file, including etcd's 32-byte sha256 trailer."),
     sha256: z
@@ -81,7 +108,12 @@ export const etcdSnapshotSpecSchema = z
       .regex(/^[0-9a-f]{64}$/)
       .describe("sha256 of the whole file, as sha256sum prints it."),
     etcd: snapshotEtcdSchema,
-    kubernetesVersion: z.string().max(64).optional().describe("The API server's version when it was taken."),
+    kubernetesVersion: z
+      .string()
+      .max(64)
+      .regex(VERSION)
+      .optional()
+      .describe("The API server's version when it was taken."),
     saveDurationMs: count().describe("How long saving took."),
   })
   .describe("The snapshot file: where it is and what it holds. Written once by the snapshot agent.");
@@ -126,4 +158,68 @@ export const etcdSnapshotCrd: CrdDefinition = {
     { name: "Kubernetes", type: "string", jsonPath: ".spec.kubernetesVersion", priority: 1 },
     { name: "Age", type: "date", jsonPath: ".spec.createdAt" },
   ],
+  validations: [
+    {
+      rule: `self.metadata.name.matches(${JSON.stringify(SNAPSHOT_NAME.source)})`,
+      message:
+        "metadata.name must be a snapshot name as the agent makes them: <prefix>-YYYYMMDD-HHMMSS-<4 hex>",
+    },
+    {
+      rule: "self.spec.fileName == self.metadata.name + '.db'",
+      message: "spec.fileName must be the object's name followed by .db: the file the agent wrote for it",
+    },
+  ],
 };
+
+/** Version of the record file format; a reader refuses a newer one instead of misreading it. */
+export const RECORD_SCHEMA_VERSION = 1;
+
+/**
+ * The agent's record of one complete snapshot, written as `<name>.json` beside `<name>.db` in the backup
+ * directory on the node. This, not the EtcdSnapshot object, is what a restore trusts: the object is an API
+ * object that whoever may write EtcdSnapshots (or their status) could plant, while the record is written
+ * by the agent next to the file it describes, before the file gets its final name, in a directory only
+ * root on the control-plane node writes (0700). A reader checks, in order: the record parses (this
+ * schema, this version); `name` is the file's stem and `fileName` is `<name>.db` (the record describes the
+ * file beside it and nothing else); the file's sha256 and size are `sha256` and `sizeBytes`;
+ * `verification.verified` is true (a trial restore passed). Its other fields are those of the
+ * EtcdSnapshot object (spec without `directory`, and status.verification), so the object can be rebuilt
+ * from the record alone (`kubelab-operator snapshot sync`).
+ */
+export const snapshotRecordSchema = etcdSnapshotSpecSchema
+  .omit({ directory: true })
+  .extend({
+    schema: z.literal(RECORD_SCHEMA_VERSION),
+    name: z.string().regex(SNAPSHOT_NAME),
+    verification: snapshotVerificationSchema,
+  })
+  .refine((record) => record.fileName === `${record.name}.db`, {
+    message: "fileName must be the record's name + .db",
+    path: ["fileName"],
+  });
+export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
+
+/** Parses a record file's content; a record of another schema version or shape is an error (ZodError). */
+export function parseSnapshotRecord(text: string): SnapshotRecord {
+  return snapshotRecordSchema.parse(JSON.parse(text));
+}
+
+/**
+ * The arguments of the agent's `snapshot sync` for a LabCluster: what a one-off Job made from the backup
+ * CronJob's jobTemplate runs instead of `snapshot save` (the same image, node, mounts and identity).
+ * It makes the EtcdSnapshot objects match the records on disk: after `bootstrap restore`, etcd holds the
+ * objects of the restored moment, not those of the files that are there.
+ */
+export function snapshotSyncArgs(options: {
+  readonly dir: string;
+  readonly labCluster: string;
+  readonly labClusterUid?: string;
+}): string[] {
+  return [
+    "snapshot",
+    "sync",
+    `--dir=${options.dir}`,
+    `--lab-cluster=${options.labCluster}`,
+    ...(options.labClusterUid === undefined ? [] : [`--lab-cluster-uid=${options.labClusterUid}`]),
+  ];
+}

@@ -13,6 +13,7 @@ import {
 } from "./common.ts";
 import { BUNDLE_SOURCES } from "./addons/bundle.ts";
 import { MESSAGE_KEY, type CrdDefinition } from "./crd.ts";
+import { CRON_SCHEDULE, CRON_SCHEDULE_MESSAGE } from "./cron.ts";
 
 /**
  * LabCluster is **cluster-scoped**. One LabCluster describes one lab, and a lab is a whole cluster: the
@@ -25,6 +26,13 @@ export const LABCLUSTER_SCOPE = "Cluster";
 export const LABCLUSTER_KIND = "LabCluster";
 export const LABCLUSTER_PLURAL = "labclusters";
 export const LABCLUSTER_API_VERSION = GROUP_VERSION;
+
+/**
+ * The label bootstrap puts on the LabCluster of a lab it made (`app.kubernetes.io/managed-by:
+ * kubelab-bootstrap`): that one acts for the cluster when there are several (DuplicateLab).
+ */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const BOOTSTRAP_MANAGER = "kubelab-bootstrap";
 
 export const NODE_ROLES = ["control-plane", "worker"] as const;
 export type NodeRole = (typeof NODE_ROLES)[number];
@@ -53,8 +61,25 @@ export const INFORMATIONAL_CONDITIONS: readonly string[] = [ConditionType.remedi
 /** A count (`2`) or a percentage of the worker nodes (`"40%"`), rounded down. */
 const PERCENT = /^(100|[1-9]?[0-9])%$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const CRON =
-  /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([0-9A-Za-z*/,?-]+\s+){4}[0-9A-Za-z*/,?-]+)$/;
+
+/**
+ * Where backups may be written on a node: one directory, a DNS label, right below /var/lib/kubelab/. The
+ * backup Job runs as root on the control plane and writes every Secret of the cluster there, so a
+ * LabCluster must not aim it at another pod's volume or a system directory.
+ */
+export const BACKUP_ROOT = "/var/lib/kubelab/";
+export const BACKUP_DIRECTORY = /^\/var\/lib\/kubelab\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const BACKUP_DIRECTORY_MESSAGE =
+  "must be /var/lib/kubelab/<name>, <name> a DNS label (lowercase letters, digits and '-', at most 63): " +
+  "the backup Job writes the etcd snapshots, every Secret of the cluster, nowhere else on the node";
+
+/**
+ * The floor of spec.nodeHealth.leaseStaleSeconds. The kubelet renews its Lease every quarter of the Lease's
+ * leaseDurationSeconds (10 s for the default 40 s): a threshold at or below one renewal would report, and
+ * remediate, healthy nodes between two renewals. The operator also never judges a Lease stale sooner than
+ * half its own leaseDurationSeconds (two renewals), whatever this says (nodes/decide.ts).
+ */
+export const MIN_LEASE_STALE_SECONDS = 10;
 
 const expectedNodeSchema = z.object({
   name: z.string().min(1).max(253).regex(DNS1123_SUBDOMAIN).describe("The Node's name."),
@@ -65,12 +90,13 @@ const nodeHealthSpecSchema = z.object({
   leaseStaleSeconds: z
     .number()
     .int()
-    .min(5)
+    .min(MIN_LEASE_STALE_SECONDS)
     .max(3600)
     .default(20)
     .describe(
       "A node whose Lease in kube-node-lease was last renewed longer ago than this is unhealthy, even while " +
-        "its Ready condition still says True. The kubelet renews every 10 s by default.",
+        "its Ready condition still says True. At least 10: the kubelet renews every 10 s by default. Never " +
+        "less than half the Lease's own leaseDurationSeconds is used (two renewals of its kubelet).",
     ),
   notReadySeconds: z
     .number()
@@ -135,16 +161,21 @@ const etcdBackupSpecSchema = z.object({
   schedule: z
     .string()
     .max(128)
-    .regex(CRON)
+    .regex(CRON_SCHEDULE)
+    .meta({ [MESSAGE_KEY]: CRON_SCHEDULE_MESSAGE })
     .default("0 */6 * * *")
     .describe("When to take a snapshot, as a CronJob schedule (5 fields or @hourly, @daily...)."),
   retain: z.number().int().min(1).max(1000).default(7).describe("How many verified snapshots to keep."),
   hostPath: z
     .string()
-    .max(4096)
-    .regex(/^\/\S*$/)
+    .max(BACKUP_ROOT.length + 63)
+    .regex(BACKUP_DIRECTORY)
+    .meta({ [MESSAGE_KEY]: BACKUP_DIRECTORY_MESSAGE })
     .default("/var/lib/kubelab/etcd-backups")
-    .describe("Directory on the control-plane node that receives the snapshot files."),
+    .describe(
+      "Directory on the control-plane node that receives the snapshot files: /var/lib/kubelab/<name>. The " +
+        "provider maps it to .kubelab/backups/ on the host where it can.",
+    ),
   verify: z
     .boolean()
     .default(true)
@@ -316,5 +347,13 @@ export const labClusterCrd: CrdDefinition = {
     { name: "CoreDNS", type: "string", jsonPath: '.status.conditions[?(@.type=="CoreDNSHealthy")].status' },
     { name: "Last Backup", type: "date", jsonPath: ".status.backups.lastSuccessfulTime" },
     { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  ],
+  validations: [
+    {
+      rule: "self.metadata.name.size() <= 63",
+      message:
+        "metadata.name: at most 63 characters: the name labels the backup CronJob, its Jobs and the " +
+        "EtcdSnapshots (kubelab.dev/lab-cluster), and a label value is at most 63",
+    },
   ],
 };

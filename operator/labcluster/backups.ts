@@ -17,11 +17,9 @@ import {
 } from "../api/labcluster.ts";
 import { type KubeClient, resourcePath } from "../runtime/client.ts";
 import type { CachedObject } from "../runtime/informer.ts";
+import { FIELD_MANAGER } from "./names.ts";
 import type { LabClusterPart, PartCondition, PartInput, PartResult } from "./part.ts";
 import { source } from "./part.ts";
-
-/** The field manager of the operator's writes (same as controller.ts; a constant here avoids a cycle). */
-const FIELD_MANAGER = "kubelab-operator";
 
 export { BACKUP_LABELS } from "../api/etcdsnapshot.ts";
 const COMPONENT = BACKUP_COMPONENT;
@@ -54,8 +52,17 @@ export function backupOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Back
   };
 }
 
-/** kubeadm's etcd client credentials and endpoint on a control-plane node. */
+/**
+ * kubeadm's etcd credentials on a control-plane node that the Job mounts, each file on its own (hostPath
+ * type File): the CA certificate and the healthcheck client's certificate and key. Never the directory,
+ * which holds the CA's key and the server and peer keys too.
+ */
 const ETCD_PKI_DIR = "/etc/kubernetes/pki/etcd";
+const ETCD_FILES = [
+  { volume: "etcd-ca", file: "ca.crt" },
+  { volume: "etcd-client-cert", file: "healthcheck-client.crt" },
+  { volume: "etcd-client-key", file: "healthcheck-client.key" },
+] as const;
 const CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane";
 /** A whole run (save, trial restore, record) must finish within this; SIGTERM then cleans up. */
 export const JOB_DEADLINE_SECONDS = 30 * 60;
@@ -156,14 +163,21 @@ export function backupCronJob(labCluster: LabCluster, options: BackupOptions): R
                     capabilities: { drop: ["ALL"] },
                   },
                   volumeMounts: [
-                    { name: "etcd-certs", mountPath: ETCD_PKI_DIR, readOnly: true },
+                    ...ETCD_FILES.map(({ volume, file }) => ({
+                      name: volume,
+                      mountPath: `${ETCD_PKI_DIR}/${file}`,
+                      readOnly: true,
+                    })),
                     { name: "backups", mountPath: backup.hostPath },
                     { name: "tmp", mountPath: "/tmp" },
                   ],
                 },
               ],
               volumes: [
-                { name: "etcd-certs", hostPath: { path: ETCD_PKI_DIR, type: "Directory" } },
+                ...ETCD_FILES.map(({ volume, file }) => ({
+                  name: volume,
+                  hostPath: { path: `${ETCD_PKI_DIR}/${file}`, type: "File" },
+                })),
                 { name: "backups", hostPath: { path: backup.hostPath, type: "DirectoryOrCreate" } },
                 { name: "tmp", emptyDir: {} },
               ],

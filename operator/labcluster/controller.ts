@@ -15,27 +15,34 @@ import type { EventRecorder, ObjectReference } from "../runtime/events.ts";
 import type { Informer } from "../runtime/informer.ts";
 import type { Manager } from "../runtime/manager.ts";
 import { Action, type ReconcileContext, type Reconciler } from "../runtime/reconcile.ts";
-import { LABCLUSTERS_PATH, labClusterPath, toCachedLabCluster, type CachedLabCluster } from "./cache.ts";
+import {
+  actingLabCluster,
+  LABCLUSTERS_PATH,
+  labClusterPath,
+  toCachedLabCluster,
+  type CachedLabCluster,
+} from "./cache.ts";
 import type { LabClusterPart, PartResult, PartRuntime } from "./part.ts";
-import { labClusterParts } from "./parts.ts";
-import { composeStatus, readStatus } from "./status.ts";
-
-/** The field manager of every write the operator makes. */
-export const FIELD_MANAGER = "kubelab-operator";
-/** `reportingController` of the operator's Events. */
-export const EVENT_CONTROLLER = "kubelab.dev/operator";
+import { FIELD_MANAGER } from "./names.ts";
+import { composeStatus, readStatus, type ComposeOptions } from "./status.ts";
 
 export interface LabClusterReconcilerOptions {
   readonly client: KubeClient;
   readonly parts: readonly { readonly name: string; readonly runtime: PartRuntime }[];
   readonly events: EventRecorder;
   readonly clock: Clock;
+  /** The LabClusters as cached: which one acts for the cluster (actingLabCluster). */
+  readonly labClusters: () => Iterable<CachedLabCluster>;
 }
 
 /**
  * Cluster API's skeleton: get the object (gone: done); run every part in order, collecting errors instead of
  * stopping at the first; always write the status (when it changed), so a failing part never hides what the
  * others found; then report: the lowest requeue wins, any error means a retry.
+ *
+ * One lab per cluster: only the LabCluster actingLabCluster picks runs the parts. Any other gets
+ * Ready=False, reason DuplicateLab, naming the one in charge (and the Event of that transition), and the
+ * operator creates nothing for it: no CronJob, no remediation, no addon restores.
  */
 export class LabClusterReconciler implements Reconciler {
   readonly #options: LabClusterReconcilerOptions;
@@ -69,12 +76,34 @@ export class LabClusterReconciler implements Reconciler {
         .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
         .join("; ")
         .slice(0, 1000);
-      await this.#writeStatus(key, regarding, previous, [], metadata.generation, now, context, [
-        { type: ConditionType.ready, status: "False", reason: "InvalidSpec", message },
-      ]);
+      await this.#writeStatus(key, regarding, previous, [], metadata.generation, now, context, {
+        verdict: {
+          ready: { type: ConditionType.ready, status: "False", reason: "InvalidSpec", message },
+          reconciled: false,
+          dropPartConditions: false,
+        },
+      });
       throw new TerminalError(`the LabCluster cannot be read: ${message}`);
     }
     const labCluster = parsed.data;
+    const acting = actingLabCluster(this.#options.labClusters());
+    if (acting !== undefined && acting.metadata.name !== metadata.name) {
+      await this.#writeStatus(key, regarding, previous, [], metadata.generation, now, context, {
+        verdict: {
+          ready: {
+            type: ConditionType.ready,
+            status: "False",
+            reason: "DuplicateLab",
+            message:
+              `LabCluster ${acting.metadata.name} acts for this cluster (one lab per cluster: the one bootstrap ` +
+              `made, else the oldest); this one is ignored: delete it, or delete ${acting.metadata.name}`,
+          },
+          reconciled: true,
+          dropPartConditions: true,
+        },
+      });
+      return Action.awaitChange();
+    }
     const results: PartResult[] = [];
     const failures: { part: string; error: unknown }[] = [];
     for (const part of this.#options.parts) {
@@ -99,7 +128,9 @@ export class LabClusterReconciler implements Reconciler {
         });
       }
     }
-    await this.#writeStatus(key, regarding, previous, results, metadata.generation, now, context);
+    await this.#writeStatus(key, regarding, previous, results, metadata.generation, now, context, {
+      failed: failures.map(({ part, error }) => ({ part, message: describeCause(error).slice(0, 300) })),
+    });
     if (failures.length === 1) throw failures[0]!.error;
     if (failures.length > 1) {
       throw new TemporaryError(
@@ -124,9 +155,9 @@ export class LabClusterReconciler implements Reconciler {
     generation: number | undefined,
     now: Date,
     context: ReconcileContext,
-    extra: Parameters<typeof composeStatus>[4] = [],
+    options: ComposeOptions,
   ): Promise<void> {
-    const composed = composeStatus(previous, results, generation, now, extra);
+    const composed = composeStatus(previous, results, generation, now, options);
     if (!composed.changed) return;
     await this.#options.client.apply(
       labClusterPath(key, "status"),
@@ -162,18 +193,24 @@ export function transitionNote(
   return `${condition.type} is ${condition.status}${was}${message}`.slice(0, 1000);
 }
 
-/** The LabCluster itself queues on creation, deletion and spec changes; its own status writes do not. */
-export function labClusterToSelf(
-  labCluster: CachedLabCluster,
-  previous: CachedLabCluster | undefined,
-): string[] {
-  if (previous !== undefined && previous.metadata.generation === labCluster.metadata.generation) return [];
-  return [labCluster.metadata.name];
+/**
+ * A LabCluster queues itself on a spec change (its own status writes do not), and every LabCluster on a
+ * creation or deletion: which one acts for the cluster may change with it (DuplicateLab).
+ */
+export function labClusterToLabClusters(labClusters: () => Iterable<CachedLabCluster>) {
+  return (labCluster: CachedLabCluster, previous: CachedLabCluster | undefined): string[] => {
+    if (previous === undefined) {
+      const names = new Set([...labClusters()].map((other) => other.metadata.name));
+      return [...names.add(labCluster.metadata.name)];
+    }
+    return previous.metadata.generation === labCluster.metadata.generation ? [] : [labCluster.metadata.name];
+  };
 }
 
 /**
  * Builds the LabCluster controller on `manager`: the LabCluster informer, every part's informers and event
- * sources, the reconciler and its Event recorder.
+ * sources, the reconciler and its Event recorder. The parts come from the composition root (operator.ts):
+ * the controller never picks its own.
  */
 export function setupLabClusterController(
   manager: Manager,
@@ -181,7 +218,7 @@ export function setupLabClusterController(
     readonly operatorNamespace: string;
     readonly events: EventRecorder;
     readonly concurrency?: number;
-    readonly parts?: readonly LabClusterPart[];
+    readonly parts: readonly LabClusterPart[];
   },
 ): { controller: Controller; labClusters: Informer<CachedLabCluster> } {
   const log: Logger = manager.log;
@@ -192,7 +229,7 @@ export function setupLabClusterController(
   });
   // Parts may queue LabClusters from their own controllers; the LabCluster controller is made below.
   const late: { controller?: Controller } = {};
-  const parts = (options.parts ?? labClusterParts).map((part) => ({
+  const parts = options.parts.map((part) => ({
     name: part.name,
     runtime: part.setup({
       client: manager.client,
@@ -214,6 +251,7 @@ export function setupLabClusterController(
       parts,
       events: options.events,
       clock: manager.clock,
+      labClusters: () => labClusters.list(),
     }),
     log,
     metrics: manager.metrics,
@@ -221,7 +259,10 @@ export function setupLabClusterController(
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });
   late.controller = controller;
-  controller.watches(labClusters, labClusterToSelf);
+  controller.watches(
+    labClusters,
+    labClusterToLabClusters(() => labClusters.list()),
+  );
   for (const part of parts) {
     for (const { informer, mapper } of part.runtime.sources) controller.watches(informer, mapper);
   }

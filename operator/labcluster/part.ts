@@ -31,6 +31,7 @@ export interface PartSetupContext {
     transform: (raw: Record<string, unknown>) => T;
     labelSelector?: string;
     fieldSelector?: string;
+    keepDeleted?: number;
   }): Informer<T>;
   /**
    * Runs a controller of the part's own beside the LabCluster controller: started on the leader once the

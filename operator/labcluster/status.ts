@@ -19,17 +19,43 @@ export interface ComposedStatus {
   readonly transitions: readonly { condition: Condition; previous: Condition | undefined }[];
 }
 
+/** A part whose reconcile threw this time: its fields and conditions keep their previous values. */
+export interface FailedPart {
+  readonly part: string;
+  readonly message: string;
+}
+
+export interface ComposeOptions {
+  /** The parts that failed this reconcile. */
+  readonly failed?: readonly FailedPart[];
+  /**
+   * What the controller decided instead of running the parts: Ready as it says (InvalidSpec, DuplicateLab),
+   * whether that counts as reconciling the generation, and whether the parts' conditions are dropped
+   * (they describe work this LabCluster no longer does).
+   */
+  readonly verdict?: {
+    readonly ready: DesiredCondition;
+    readonly reconciled: boolean;
+    readonly dropPartConditions: boolean;
+  };
+}
+
 /**
  * Builds the next status. Starts from the previous one, so the fields of a part that failed this time stay
- * as they were; overlays every successful part's fields and conditions; sets Ready as the summary of all
- * non-informational conditions; stamps observedGeneration. `extra` conditions (InvalidSpec) are set too.
+ * as they were; overlays every successful part's fields and conditions (stamped with this generation); sets
+ * Ready as the summary of all non-informational conditions.
+ *
+ * As Cluster API: observedGeneration is stamped only when every part reconciled this generation. While a
+ * part fails on a generation no reconcile completed yet (a spec change), Ready is False (ReconcileFailed)
+ * and names the parts, so `kubectl wait --for=condition=Ready` never passes on a spec that was not applied.
+ * A part failing again on a generation already reconciled (an API hiccup) leaves Ready to the summary.
  */
 export function composeStatus(
   previous: LabClusterStatus,
   results: readonly PartResult[],
   generation: number | undefined,
   now: Date,
-  extra: readonly DesiredCondition[] = [],
+  options: ComposeOptions = {},
 ): ComposedStatus {
   let conditions: Condition[] = [...(previous.conditions ?? [])];
   const transitions: { condition: Condition; previous: Condition | undefined }[] = [];
@@ -51,29 +77,56 @@ export function composeStatus(
     const removed = result.removedConditions ?? [];
     conditions = conditions.filter((condition) => !removed.includes(condition.type));
   }
-  for (const condition of extra) apply(condition);
+  const failed = options.failed ?? [];
+  const verdict = options.verdict;
+  if (verdict?.dropPartConditions === true) {
+    conditions = conditions.filter((condition) => condition.type === ConditionType.ready);
+  }
+  const reconciled = verdict === undefined ? failed.length === 0 : verdict.reconciled;
+  const reconciledBefore = generation !== undefined && previous.observedGeneration === generation;
+  apply(verdict?.ready ?? readyCondition(conditions, failed, reconciledBefore ? undefined : generation));
+  const observedGeneration = reconciled ? generation : previous.observedGeneration;
+  const { observedGeneration: _previousGeneration, ...rest } = fields;
+  const status: LabClusterStatus = {
+    ...rest,
+    ...(observedGeneration === undefined ? {} : { observedGeneration }),
+    conditions: sortConditions(conditions),
+  };
+  return { status, changed: !sameStatus(previous, status), transitions };
+}
+
+/**
+ * Ready from the parts: ReconcileFailed while `unreconciled` (a generation no reconcile completed) has
+ * failed parts, else the summary of every condition that counts.
+ */
+function readyCondition(
+  conditions: readonly Condition[],
+  failed: readonly FailedPart[],
+  unreconciled: number | undefined,
+): DesiredCondition {
+  if (failed.length > 0 && unreconciled !== undefined) {
+    const parts = failed.map(({ part, message }) => `${part} failed: ${message}`).join("; ");
+    return {
+      type: ConditionType.ready,
+      status: "False",
+      reason: "ReconcileFailed",
+      message: `generation ${unreconciled} is not reconciled yet: ${parts}`,
+    };
+  }
   const summarised = conditions
     .filter(
       (condition) =>
         condition.type !== ConditionType.ready && !INFORMATIONAL_CONDITIONS.includes(condition.type),
     )
     .map(({ type, status, reason, message }) => ({ type, status, reason, message }));
-  apply(
-    summarised.length === 0
-      ? {
-          type: ConditionType.ready,
-          status: "Unknown",
-          reason: "NotReconciled",
-          message: "no part has reported yet",
-        }
-      : summarize(ConditionType.ready, summarised),
-  );
-  const status: LabClusterStatus = {
-    ...fields,
-    ...(generation === undefined ? {} : { observedGeneration: generation }),
-    conditions: sortConditions(conditions),
-  };
-  return { status, changed: !sameStatus(previous, status), transitions };
+  return summarised.length === 0
+    ? {
+        type: ConditionType.ready,
+        status: "Unknown",
+        reason: "NotReconciled",
+        message: "no part has reported yet",
+      }
+    : summarize(ConditionType.ready, summarised);
 }
 
 /** The status as read, leniently: an unparsable status (hand-edited) counts as empty. */

@@ -59,6 +59,15 @@ export class ManualClock implements Clock {
     this.#now = target;
   }
 
+  /**
+   * Moves time forward by `ms` as a paused process lives it (SIGSTOP, a frozen VM): nothing runs meanwhile,
+   * then every timer that fell due fires at once, late, in the order it was due.
+   */
+  jump(ms: number): void {
+    this.#now += ms;
+    this.advance(0);
+  }
+
   /** How many timers are waiting. */
   pendingTimers(): number {
     return this.#timers.size;

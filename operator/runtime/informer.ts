@@ -60,6 +60,11 @@ export interface InformerOptions<T extends CachedObject> {
   readonly watchTimeoutSeconds?: readonly [number, number];
   readonly backoff?: BackoffPolicy;
   readonly clock?: Clock;
+  /**
+   * Keep the last cached state of up to this many deleted objects (`deleted(key)`), until they are added
+   * again: what a reconcile needs to know of an object that is gone (its last labels). Default 0: none.
+   */
+  readonly keepDeleted?: number;
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects: the key of caches and work queues. */
@@ -88,6 +93,8 @@ export class Informer<T extends CachedObject> {
   readonly #clock: Clock;
   readonly #log: Logger;
   #store = new Map<string, T>();
+  /** Deleted objects' last cached state, oldest first (keepDeleted). */
+  readonly #deleted = new Map<string, T>();
   readonly #handlers = new Set<InformerHandlers<T>>();
   #resourceVersion = "";
   #synced = false;
@@ -139,6 +146,26 @@ export class Informer<T extends CachedObject> {
 
   get(key: string): T | undefined {
     return this.#store.get(key);
+  }
+
+  /**
+   * The last cached state of an object that was deleted and not added again since, if `keepDeleted` keeps
+   * it: the reconcile of a deleted object reads its last labels here, not from an event handler.
+   */
+  deleted(key: string): T | undefined {
+    return this.#deleted.get(key);
+  }
+
+  /**
+   * Whether the cache shows every change up to `resourceVersion` (of a write this process made): the list
+   * or the watch has gone past it. A reconcile uses it to tell a cache that has not caught up with its own
+   * write from a change someone made. Resource versions are compared as etcd revisions (decimal integers,
+   * which the API server guarantees comparable since Kubernetes 1.35); false when either is not one.
+   */
+  hasSeen(resourceVersion: string): boolean {
+    const seen = revision(this.#resourceVersion);
+    const wanted = revision(resourceVersion);
+    return seen !== undefined && wanted !== undefined && seen >= wanted;
   }
 
   /** The cached objects; do not modify them. */
@@ -325,6 +352,7 @@ export class Informer<T extends CachedObject> {
   }
 
   #emit(type: "add" | "update" | "delete", object: T, old?: T): void {
+    this.#remember(type, object);
     for (const handlers of this.#handlers) {
       this.#call(() => {
         if (type === "add") handlers.onAdd?.(object);
@@ -332,6 +360,17 @@ export class Informer<T extends CachedObject> {
         else handlers.onDelete?.(object);
       });
     }
+  }
+
+  /** Keeps (or forgets) a deleted object's last state, at most keepDeleted of them, oldest dropped first. */
+  #remember(type: "add" | "update" | "delete", object: T): void {
+    const limit = this.#options.keepDeleted ?? 0;
+    if (limit === 0) return;
+    const key = objectKey(object);
+    this.#deleted.delete(key);
+    if (type !== "delete") return;
+    this.#deleted.set(key, object);
+    if (this.#deleted.size > limit) this.#deleted.delete(this.#deleted.keys().next().value as string);
   }
 
   #call(callback: () => void): void {
@@ -349,4 +388,9 @@ export class Informer<T extends CachedObject> {
   #stallTimeoutMs(): number {
     return this.#options.stallTimeoutMs ?? 5 * 60_000;
   }
+}
+
+/** A resource version as the etcd revision it is; undefined when it is not a decimal integer. */
+function revision(resourceVersion: string): bigint | undefined {
+  return /^[0-9]{1,30}$/.test(resourceVersion) ? BigInt(resourceVersion) : undefined;
 }

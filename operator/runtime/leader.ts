@@ -5,6 +5,9 @@ import { ApiError, describeCause, isConflict, isNotFound } from "../errors.ts";
 import { resourcePath, type KubeClient } from "./client.ts";
 import { microTime, sleep, systemClock, type Clock } from "./clock.ts";
 
+/** How long the leader waits at its renew deadline for one last renewal before it stops acting. */
+export const LAST_CHANCE_MS = 1000;
+
 export interface LeaderElectionOptions {
   readonly client: KubeClient;
   readonly namespace: string;
@@ -41,7 +44,11 @@ interface LeaseObject {
  * - A candidate takes the Lease only when it is free (no holder, or released) or when its record has not
  *   changed for `leaseDuration` **as observed on the candidate's own clock** (no clock-skew assumptions).
  * - The leader renews every `retryPeriod`. If no renewal succeeded for `renewDeadline`, it stops acting,
- *   and since renewDeadline < leaseDuration it has stopped before anyone may take the Lease.
+ *   and since renewDeadline < leaseDuration it has stopped before anyone may take the Lease. At that
+ *   deadline one renewal is tried first (or the one in flight awaited, LAST_CHANCE_MS at most): a process
+ *   that was paused (SIGSTOP, a frozen VM) had no chance to renew, and when the Lease still names it and
+ *   nobody took it meanwhile, that renewal succeeds and it goes on leading at once, instead of exiting and
+ *   waiting out its own Lease as a new process. Someone else's renewal in between makes the write conflict.
  * - On a clean shutdown the leader releases the Lease (empty holder), so a standby takes over at its next
  *   retry instead of waiting out the lease.
  *
@@ -59,6 +66,8 @@ export class LeaderElector {
   #observedAt = 0;
   #leading = false;
   #lastRenew = 0;
+  /** The acquire-or-renew attempt in flight, if any. */
+  #attempt: Promise<boolean> | undefined;
 
   constructor(options: LeaderElectionOptions) {
     this.#options = options;
@@ -122,8 +131,21 @@ export class LeaderElector {
       const armDeadline = () => {
         const remaining = this.#lastRenew + this.#renewDeadlineMs - this.#clock.now();
         cancelDeadline = this.#clock.setTimer(() => {
-          if (this.#clock.now() - this.#lastRenew >= this.#renewDeadlineMs) finish("lost");
-          else armDeadline();
+          if (this.#clock.now() - this.#lastRenew < this.#renewDeadlineMs) {
+            armDeadline();
+            return;
+          }
+          void this.#lastChance(signal).then((renewed) => {
+            if (finished) return;
+            if (!renewed) {
+              finish("lost");
+              return;
+            }
+            log.info("leader election: renewed at the deadline; still leading", {
+              renewDeadlineMs: this.#renewDeadlineMs,
+            });
+            armDeadline();
+          });
         }, remaining);
       };
       armDeadline();
@@ -131,8 +153,8 @@ export class LeaderElector {
         cancelRenew = this.#clock.setTimer(() => {
           void this.#tryAcquireOrRenew(signal).then((renewed) => {
             if (finished) return;
-            if (renewed) this.#lastRenew = this.#clock.now();
-            else if (this.#lease?.spec?.holderIdentity !== this.#options.identity) {
+            if (renewed) return renew();
+            if (this.#lease?.spec?.holderIdentity !== this.#options.identity) {
               // Someone else holds the Lease now: we lost it, no matter the deadline.
               finish("lost");
               return;
@@ -182,8 +204,37 @@ export class LeaderElector {
     }
   }
 
-  /** One attempt; true when we hold the Lease afterwards. Never throws. */
-  async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+  /**
+   * The renewal at the deadline: the attempt in flight, else a new one, bounded by LAST_CHANCE_MS (past it
+   * the leader stops acting, as it must well before leaseDuration). True when it renewed.
+   */
+  async #lastChance(signal: AbortSignal): Promise<boolean> {
+    const attempt = this.#attempt ?? this.#tryAcquireOrRenew(signal);
+    let cancel = () => {};
+    const timedOut = new Promise<boolean>(
+      (resolve) => (cancel = this.#clock.setTimer(() => resolve(false), LAST_CHANCE_MS)),
+    );
+    try {
+      return await Promise.race([attempt, timedOut]);
+    } finally {
+      cancel();
+    }
+  }
+
+  /** One attempt; true when we hold the Lease afterwards (a renewal moves lastRenew). Never throws. */
+  #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const attempt = this.#attemptOnce(signal).then((held) => {
+      if (held && this.#leading) this.#lastRenew = this.#clock.now();
+      return held;
+    });
+    this.#attempt = attempt;
+    void attempt.finally(() => {
+      if (this.#attempt === attempt) this.#attempt = undefined;
+    });
+    return attempt;
+  }
+
+  async #attemptOnce(signal: AbortSignal): Promise<boolean> {
     const now = this.#clock.now();
     const timeoutMs = this.#leading
       ? Math.max(500, this.#lastRenew + this.#renewDeadlineMs - now)

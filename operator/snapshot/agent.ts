@@ -14,7 +14,8 @@ import {
 import { Etcdutl } from "./etcdutl.ts";
 import { pruneSnapshots } from "./prune.ts";
 import type { SnapshotRecorder } from "./recorder.ts";
-import { snapshotFiles, snapshotName, type SnapshotRecord, RECORD_SCHEMA_VERSION } from "./record.ts";
+import { RECORD_SCHEMA_VERSION, type SnapshotRecord } from "../api/etcdsnapshot.ts";
+import { snapshotFiles, snapshotName } from "./record.ts";
 import { saveSnapshotFile } from "./save.ts";
 import { type StoredSnapshot, SnapshotStore } from "./store.ts";
 import { verifySnapshotFile, type VerificationReport } from "./verify.ts";
@@ -170,14 +171,23 @@ export async function takeSnapshot(options: TakeSnapshotOptions): Promise<TakeSn
   }
 }
 
-/** Brings every recorder in line with the committed snapshots (repairs a run that failed half-way). */
+/**
+ * Brings every recorder in line with the committed snapshots: repairs a run that failed half-way, and
+ * re-records the files on disk after a restore (`kubelab-operator snapshot sync`). Returns what changed.
+ */
 export async function syncRecorders(
   store: SnapshotStore,
   recorders: readonly SnapshotRecorder[],
-): Promise<void> {
-  if (recorders.length === 0) return;
+): Promise<{ recorded: string[]; removed: string[] }> {
+  const changes = { recorded: [] as string[], removed: [] as string[] };
+  if (recorders.length === 0) return changes;
   const { snapshots } = await store.scan();
-  for (const recorder of recorders) await recorder.sync(snapshots.map((snapshot) => snapshot.record));
+  for (const recorder of recorders) {
+    const { recorded, removed } = await recorder.sync(snapshots.map((snapshot) => snapshot.record));
+    changes.recorded.push(...recorded);
+    changes.removed.push(...removed);
+  }
+  return changes;
 }
 
 /**

@@ -1,4 +1,4 @@
-// `kubelab-operator snapshot save|verify|prune|list`: the snapshot agent's command table.
+// `kubelab-operator snapshot save|verify|restore|sync|prune|list`: the snapshot agent's command table.
 import { hostname, tmpdir } from "node:os";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 
@@ -8,6 +8,7 @@ import { createOperatorLogger, LOG_LEVELS, type LogLevel, type Logger } from "..
 import {
   DEFAULT_STALE_AFTER_MS,
   restoreStoredSnapshot,
+  syncRecorders,
   takeSnapshot,
   verifyStoredSnapshot,
 } from "./agent.ts";
@@ -137,9 +138,14 @@ async function objectRecorder(options: {
     directory: options.directory,
     node: options.node,
     log: options.log,
-    ...(options.labCluster !== undefined && options.labClusterUid !== undefined
-      ? { labCluster: { name: options.labCluster, uid: options.labClusterUid } }
-      : {}),
+    ...(options.labCluster === undefined
+      ? {}
+      : {
+          labCluster: {
+            name: options.labCluster,
+            ...(options.labClusterUid === undefined ? {} : { uid: options.labClusterUid }),
+          },
+        }),
   });
   return { recorder, kubernetesVersion: version.gitVersion };
 }
@@ -319,6 +325,42 @@ export function snapshotCommand(): Command {
           keys: result.snapshot.record.etcd.keys,
           verification: result.verification.message,
         });
+      },
+    );
+
+  snapshot
+    .command("sync")
+    .description(
+      "make the EtcdSnapshot objects of this node and LabCluster match the records on disk (run after a restore)",
+    )
+    .option("--dir <path>", "backup directory on this node", DEFAULT_BACKUP_DIR)
+    .option("--node <name>", "the node whose objects these are (default: NODE_NAME or the hostname)")
+    .option("--lab-cluster <name>", "the LabCluster the snapshots belong to")
+    .option("--lab-cluster-uid <uid>", "its uid: the objects are owned by it")
+    .option("--kubeconfig <path>", "default: KUBECONFIG, else the in-cluster ServiceAccount")
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
+    .action(
+      async (flags: {
+        dir: string;
+        node?: string;
+        labCluster?: string;
+        labClusterUid?: string;
+        kubeconfig?: string;
+        logLevel: LogLevel;
+      }) => {
+        const log = logger(flags, "sync");
+        const { recorder } = await objectRecorder({
+          kubeconfig: flags.kubeconfig,
+          directory: flags.dir,
+          node: flags.node ?? process.env.NODE_NAME ?? hostname(),
+          labCluster: flags.labCluster,
+          labClusterUid: flags.labClusterUid,
+          log,
+        });
+        const store = new SnapshotStore(flags.dir);
+        const changes = await interruptible(log, () => syncRecorders(store, [recorder]));
+        const { snapshots } = await store.scan();
+        print({ snapshots: snapshots.map((entry) => entry.name), ...changes });
       },
     );
 

@@ -4,12 +4,12 @@ import {
   ETCDSNAPSHOT_KIND,
   ETCDSNAPSHOT_PLURAL,
   type EtcdSnapshotSpec,
+  type SnapshotRecord,
 } from "../api/etcdsnapshot.ts";
 import { API_GROUP, API_VERSION } from "../api/common.ts";
 import { LABCLUSTER_API_VERSION, LABCLUSTER_KIND } from "../api/labcluster.ts";
 import { type KubeClient, resourcePath } from "../runtime/client.ts";
 import type { Logger } from "../runtime/log.ts";
-import type { SnapshotRecord } from "./record.ts";
 import type { SnapshotRecorder } from "./recorder.ts";
 
 /** The field manager of the agent's writes. */
@@ -44,8 +44,11 @@ export interface EtcdSnapshotRecorderOptions {
   /** The backup directory on the node (recorded in spec.directory). */
   readonly directory: string;
   readonly node: string;
-  /** The owning LabCluster: the objects are garbage-collected with it. */
-  readonly labCluster?: { readonly name: string; readonly uid: string };
+  /**
+   * The LabCluster the snapshots belong to: sync touches only its objects; with its uid the objects are
+   * owned by it (garbage-collected with it).
+   */
+  readonly labCluster?: { readonly name: string; readonly uid?: string };
   readonly log: Logger;
 }
 
@@ -67,7 +70,7 @@ export function etcdSnapshotObject(
     metadata: {
       name,
       labels,
-      ...(options.labCluster === undefined
+      ...(options.labCluster?.uid === undefined
         ? {}
         : {
             ownerReferences: [
@@ -86,9 +89,10 @@ export function etcdSnapshotObject(
 
 /**
  * Writes one EtcdSnapshot per committed snapshot of this node's directory and deletes those it pruned.
- * `sync` repairs both ways after a run that failed half-way: objects for files without one, and no object
- * for a file that is gone. It only ever touches objects labelled with its node, so two control-plane nodes
- * never delete each other's.
+ * `sync` makes the objects match the records on disk: after a run that failed half-way, and after a
+ * restore, when etcd holds the objects of the restored moment. It only ever touches objects labelled with
+ * its node and its LabCluster (or with no LabCluster, when it has none), so two control-plane nodes, or
+ * two LabClusters, never delete each other's.
  */
 export class EtcdSnapshotRecorder implements SnapshotRecorder {
   readonly description = "EtcdSnapshot objects";
@@ -121,28 +125,40 @@ export class EtcdSnapshotRecorder implements SnapshotRecorder {
     await this.#options.client.delete(etcdSnapshotPath(name));
   }
 
-  async sync(records: readonly SnapshotRecord[]): Promise<void> {
+  async sync(records: readonly SnapshotRecord[]): Promise<{ recorded: string[]; removed: string[] }> {
     const node = labelValue(this.#options.node);
-    if (node === undefined) return;
+    if (node === undefined) return { recorded: [], removed: [] };
+    const lab =
+      this.#options.labCluster === undefined ? undefined : labelValue(this.#options.labCluster.name);
+    if (this.#options.labCluster !== undefined && lab === undefined) return { recorded: [], removed: [] };
+    const selector = [
+      `${SNAPSHOT_LABELS.node}=${node}`,
+      `${SNAPSHOT_LABELS.managedBy}=${AGENT_FIELD_MANAGER}`,
+      lab === undefined ? `!${SNAPSHOT_LABELS.labCluster}` : `${SNAPSHOT_LABELS.labCluster}=${lab}`,
+    ].join(",");
     const listed = await this.#options.client.get<{ items?: { metadata: { name: string } }[] }>(
       etcdSnapshotPath(),
-      {
-        query: {
-          labelSelector: `${SNAPSHOT_LABELS.node}=${node},${SNAPSHOT_LABELS.managedBy}=${AGENT_FIELD_MANAGER}`,
-        },
-      },
+      { query: { labelSelector: selector } },
     );
     const existing = new Set((listed.items ?? []).map((item) => item.metadata.name));
     const wanted = new Set(records.map((record) => record.name));
+    const recorded: string[] = [];
+    const removed: string[] = [];
+    // Every record is written again, not only missing ones: an object restored with etcd may carry an
+    // older moment's status (a verification since repeated). Applying the same content changes nothing.
     for (const record of records) {
-      if (existing.has(record.name)) continue;
       await this.record(record);
-      this.#options.log.info("recorded a missing EtcdSnapshot", { snapshot: record.name });
+      if (!existing.has(record.name)) {
+        recorded.push(record.name);
+        this.#options.log.info("recorded a missing EtcdSnapshot", { snapshot: record.name });
+      }
     }
     for (const name of existing) {
       if (wanted.has(name)) continue;
       await this.remove(name);
+      removed.push(name);
       this.#options.log.info("deleted an EtcdSnapshot whose file is gone", { snapshot: name });
     }
+    return { recorded, removed };
   }
 }

@@ -1,39 +1,7 @@
-// The snapshot record: the metadata file beside each snapshot, its schema, and how snapshots are named.
+// How snapshots and the files of the backup directory are named (the record's schema is in api/etcdsnapshot.ts).
 import { randomBytes } from "node:crypto";
-import { z } from "zod";
 
-import {
-  etcdSnapshotSpecSchema,
-  snapshotVerificationSchema,
-  type SnapshotVerification,
-} from "../api/etcdsnapshot.ts";
-
-/** Version of the record file format; a reader refuses a newer one instead of misreading it. */
-export const RECORD_SCHEMA_VERSION = 1;
-
-export { VERIFICATION_METHODS, type VerificationMethod } from "../api/etcdsnapshot.ts";
-export type Verification = SnapshotVerification;
-
-/**
- * The record of one complete snapshot, written as `<name>.json` beside `<name>.db`. It is written before
- * the snapshot file gets its final name, so every `<name>.db` has a record; a record whose file is missing
- * is an interrupted commit or prune. Its fields are those of the `EtcdSnapshot` object (spec and
- * status.verification), so the object can be (re)built from the record alone.
- */
-export const snapshotRecordSchema = etcdSnapshotSpecSchema.omit({ directory: true }).extend({
-  schema: z.literal(RECORD_SCHEMA_VERSION),
-  name: z.string().min(1),
-  verification: snapshotVerificationSchema,
-});
-export type SnapshotRecord = z.infer<typeof snapshotRecordSchema>;
-
-/** Parses a record file's content; a record of another schema version or shape is an error. */
-export function parseRecord(text: string): SnapshotRecord {
-  return snapshotRecordSchema.parse(JSON.parse(text));
-}
-
-/** `etcd-20260102-030405-ab12`: sorts by time, unique within a second, a valid object name. */
-export const SNAPSHOT_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(\d{8})-(\d{6})-([0-9a-f]{4})$/;
+import { SNAPSHOT_NAME } from "../api/etcdsnapshot.ts";
 
 /** A name prefix: a DNS label short enough for the whole name to stay a valid object name. */
 export const NAME_PREFIX = /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/;

@@ -1,5 +1,5 @@
 // Where a snapshot is recorded besides its metadata file: the contract the EtcdSnapshot objects plug into.
-import type { SnapshotRecord } from "./record.ts";
+import type { SnapshotRecord } from "../api/etcdsnapshot.ts";
 
 /**
  * A second place that lists snapshots (the `EtcdSnapshot` objects in the cluster). The metadata file beside
@@ -14,6 +14,9 @@ export interface SnapshotRecorder {
   record(record: SnapshotRecord): Promise<void>;
   /** Removes the entry of a pruned snapshot; an entry that is already gone is success. */
   remove(name: string): Promise<void>;
-  /** Makes the entries equal to the committed snapshots: records missing ones, removes stale ones. */
-  sync(records: readonly SnapshotRecord[]): Promise<void>;
+  /**
+   * Makes the entries equal to the committed snapshots: writes every one (missing or not), removes those
+   * whose file is gone. Says which it added and which it removed.
+   */
+  sync(records: readonly SnapshotRecord[]): Promise<{ recorded: string[]; removed: string[] }>;
 }

@@ -4,7 +4,8 @@ import { join } from "node:path";
 
 import { SnapshotStorageError } from "./errors.ts";
 import { fsyncDirectory, removeFile, renameDurably, writeFileDurably } from "./durable.ts";
-import { classifyFile, parseRecord, type SnapshotRecord, snapshotFiles } from "./record.ts";
+import { parseSnapshotRecord, SNAPSHOT_NAME, type SnapshotRecord } from "../api/etcdsnapshot.ts";
+import { classifyFile, snapshotFiles } from "./record.ts";
 
 /** Subdirectory for snapshots that failed verification, kept for a post-mortem. */
 export const QUARANTINE_DIR = "quarantine";
@@ -120,7 +121,7 @@ export class SnapshotStore {
         continue;
       }
       try {
-        const record = parseRecord(await readFile(recordPath, "utf8"));
+        const record = parseSnapshotRecord(await readFile(recordPath, "utf8"));
         if (record.name !== name) throw new Error(`the record names ${record.name}`);
         snapshots.push({ name, dbPath, recordPath, record });
       } catch (error) {
@@ -207,21 +208,24 @@ export class SnapshotStore {
       if (await removeFile(leftover.path)) removed.push(leftover.path);
     }
     if (removed.length > 0) await fsyncDirectory(this.dir);
-    await this.#trim(this.logsDir, LOGS_KEEP, /\.log$/);
+    await this.#trim(this.logsDir, LOGS_KEEP, ".log");
     return removed;
   }
 
   async #trimQuarantine(): Promise<void> {
-    const removed = await this.#trim(this.quarantineDir, QUARANTINE_KEEP, /\.db$/);
+    const removed = await this.#trim(this.quarantineDir, QUARANTINE_KEEP, ".db");
     for (const file of removed) await removeFile(join(this.quarantineDir, file.replace(/\.db$/, ".json")));
   }
 
-  /** Keeps the newest `keep` files matching `pattern` (names sort by time); returns the removed names. */
-  async #trim(dir: string, keep: number, pattern: RegExp): Promise<string[]> {
+  /**
+   * Keeps the newest `keep` files named `<snapshot name><extension>` (names sort by time); returns the
+   * removed names. Only names the agent makes count: a file someone else put there is never removed.
+   */
+  async #trim(dir: string, keep: number, extension: string): Promise<string[]> {
     let entries: string[];
     try {
       entries = (await readdir(dir))
-        .filter((entry) => pattern.test(entry))
+        .filter((entry) => entry.endsWith(extension) && SNAPSHOT_NAME.test(entry.slice(0, -extension.length)))
         .sort()
         .reverse();
     } catch {

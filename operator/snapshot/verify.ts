@@ -5,7 +5,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 import { type Etcdutl, type SnapshotStatus } from "./etcdutl.ts";
-import type { VerificationMethod } from "./record.ts";
+import type { VerificationMethod } from "../api/etcdsnapshot.ts";
 import { SHA256_TRAILER_BYTES } from "./save.ts";
 
 /**

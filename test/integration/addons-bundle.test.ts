@@ -1,13 +1,17 @@
 // Bundles on a real control plane: one bigger than a ConfigMap is split, read back and restored from; a new
 // version replaces the old parts; objects in a namespace being deleted are never restored into it.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { expect } from "chai";
 
 import { BUNDLE_LABEL, type BundleObject } from "../../operator/api/addons/bundle.ts";
+import { ADDON_CATALOGS } from "../../operator/api/addons/catalog.ts";
+import { addonParts } from "../../operator/labcluster/addons/part.ts";
 import { resourcePath } from "../../operator/runtime/client.ts";
 import { createNamespace, deleteNamespace, waitFor } from "../envtest/index.ts";
 import {
   BUNDLE_NAMESPACE,
+  catalogOf,
   deleteAndWaitRestored,
   deleteBundles,
   pathOf,
@@ -20,6 +24,7 @@ import {
   applyLabCluster,
   deleteLabCluster,
   installCrds,
+  labClusterEvents,
   labClusterStatus,
   startOperator,
   type RunningOperator,
@@ -61,7 +66,19 @@ describe("addon bundles on a real control plane", function () {
     );
     for (const blob of blobs) await adminClient().apply(await pathOf(blob), blob, "kubelab-bootstrap");
     await applyLabCluster(LAB, {});
-    operator = startOperator("addons-bundle");
+    // Calico's catalog widened by this suite's own objects (and nothing else).
+    const ours = [
+      ...blobs,
+      configMap(namespace, "settings", {}),
+      configMap("default", "addons-loose", {}),
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "addons-bundle-test" },
+      },
+    ];
+    const catalogs = { calico: [...ADDON_CATALOGS.calico, ...(await catalogOf(ours))] };
+    operator = startOperator("addons-bundle", { parts: addonParts({ catalogs }) });
   });
 
   after(async function () {
@@ -93,11 +110,11 @@ describe("addon bundles on a real control plane", function () {
       "status shows the new bundle",
       async () => (await labClusterStatus(LAB)).addons?.calico?.objects === 1,
     );
-    // No longer bundled: deleting a blob is not undone.
+    // No longer bundled: deleting a blob is not undone. Proof the operator saw that deletion: a bundled
+    // object of the same watch (same kind, same namespace), deleted after it, is restored.
     await adminClient().delete(await pathOf(blobs[0]!));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(await readObject(blobs[0]!)).to.equal(undefined);
     await deleteAndWaitRestored(small[0]!);
+    expect(await readObject(blobs[0]!)).to.equal(undefined);
   });
 
   it("names bundled objects as the API server does: no namespace means default, a cluster-scoped one has none", async () => {
@@ -148,8 +165,8 @@ describe("addon bundles on a real control plane", function () {
       return found?.reason === "NamespaceTerminating" ? found : undefined;
     });
     expect(terminating.message).to.match(new RegExp(`ConfigMap/${namespace}/settings: NamespaceTerminating`));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    // No create was even tried (the API server would have refused it, and the refusal would count as an error).
+    // The condition is the reconcile's own decision, made after it saw the namespace Terminating: no create
+    // was even tried (the API server would have refused it, and the refusal would count as an error).
     expect((await calicoCondition())?.reason).to.equal("NamespaceTerminating");
     expect(
       await operator!.metrics.value("kubelab_reconcile_errors_total", { controller: "addons" }),
@@ -166,5 +183,75 @@ describe("addon bundles on a real control plane", function () {
     const restored = await waitFor("settings restored in the new namespace", () => readObject(settings));
     expect(restored.data).to.deep.equal({ mtu: "1450" });
     await waitFor("CalicoHealthy=True", async () => (await calicoCondition())?.status === "True");
+  });
+
+  it("refuses a bundle holding anything its addon does not define: a binding to cluster-admin is never made", async () => {
+    const backdoor: BundleObject = {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: "coredns-backdoor" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+      subjects: [{ kind: "ServiceAccount", name: "default", namespace: "default" }],
+    };
+    const corefile = configMap("kube-system", "coredns", { Corefile: ".:53 {}\n" });
+    await writeBundles([{ addon: "coredns", objects: [corefile, backdoor] }]);
+    const refused = await waitFor("CoreDNSHealthy=False BundleRefused", async () => {
+      const found = (await labClusterStatus(LAB)).conditions?.find((c) => c.type === "CoreDNSHealthy");
+      return found?.reason === "BundleRefused" ? found : undefined;
+    });
+    expect(refused.status).to.equal("False");
+    expect(refused.message).to.contain("ClusterRoleBinding coredns-backdoor");
+    await waitFor("an AddonBundleRefused Event", async () =>
+      (await labClusterEvents(LAB)).some(
+        (event) => event.reason === "AddonBundleRefused" && event.note.includes("coredns-backdoor"),
+      ),
+    );
+    // The condition is the verdict on this bundle: none of it was applied, the Corefile included.
+    expect(await readObject(backdoor)).to.equal(undefined);
+    expect((await labClusterStatus(LAB)).addons?.coredns?.objects).to.equal(undefined);
+  });
+
+  it("refuses a gzip bomb in a bundle with a condition, and keeps running", async () => {
+    // 16 KiB of gzip that inflates to 64 MiB: the operator must not hold that, let alone parse it.
+    const payload = Buffer.alloc(64 * 1024 * 1024, " ");
+    const collection = resourcePath({
+      group: "",
+      version: "v1",
+      plural: "configmaps",
+      namespace: BUNDLE_NAMESPACE,
+    });
+    await deleteBundles();
+    await adminClient().create(collection, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name: "kubelab-addon-coredns",
+        labels: { [BUNDLE_LABEL]: "coredns" },
+        annotations: {
+          "kubelab.dev/bundle-digest": createHash("sha256").update(payload).digest("hex"),
+          "kubelab.dev/bundle-parts": "1",
+          "kubelab.dev/bundle-part": "0",
+          "kubelab.dev/bundle-source": "bootstrap",
+        },
+      },
+      binaryData: { "bundle.json.gz": gzipSync(payload, { level: 9 }).toString("base64") },
+    });
+    const invalid = await waitFor("CoreDNSHealthy BundleInvalid", async () => {
+      const found = (await labClusterStatus(LAB)).conditions?.find((c) => c.type === "CoreDNSHealthy");
+      return found?.reason === "BundleInvalid" ? found : undefined;
+    });
+    expect(invalid.message).to.match(/decompresses to more than 16777216 bytes/);
+    expect(
+      operator!.logs.some(
+        (record) => record.message === "reconcile threw unexpectedly; this is a bug, please report it",
+      ),
+    ).to.equal(false);
+    // Still reconciling: a spec change is observed.
+    await applyLabCluster(LAB, { addons: { coredns: { unavailableSeconds: 60 } } });
+    await waitFor(
+      "the new generation observed",
+      async () => (await labClusterStatus(LAB)).observedGeneration === 2,
+    );
+    await deleteBundles();
   });
 });

@@ -6,6 +6,7 @@ import {
   type AddonName,
   type BundleObject,
 } from "../../operator/api/addons/bundle.ts";
+import type { CatalogEntry } from "../../operator/api/addons/catalog.ts";
 import { renderCoreDns } from "../../operator/api/addons/coredns.ts";
 import { refOf } from "../../operator/labcluster/addons/objects.ts";
 import { objectPath, ResourceResolver } from "../../operator/labcluster/addons/resources.ts";
@@ -102,6 +103,29 @@ export async function pathOf(object: BundleObject): Promise<string> {
   const resource = await known.resolve(ref.group, ref.version, ref.kind);
   if (resource === undefined) throw new Error(`the envtest plane serves no ${ref.kind}`);
   return objectPath(resource, ref);
+}
+
+/**
+ * Catalog entries for test objects (resolved through discovery), to widen an addon's catalog: the operator
+ * refuses a bundle holding anything its addon does not define, and these tests bundle objects of their own.
+ */
+export async function catalogOf(objects: readonly BundleObject[]): Promise<CatalogEntry[]> {
+  resolver ??= new ResourceResolver(adminClient());
+  const entries: CatalogEntry[] = [];
+  for (const object of objects) {
+    const ref = refOf(object);
+    const resource = await resolver.resolve(ref.group, ref.version, ref.kind);
+    if (resource === undefined) throw new Error(`the envtest plane serves no ${ref.kind}`);
+    entries.push({
+      group: resource.group,
+      version: resource.version,
+      kind: resource.kind,
+      plural: resource.plural,
+      ...(resource.namespaced ? { namespace: object.metadata.namespace ?? "default" } : {}),
+      name: object.metadata.name,
+    });
+  }
+  return entries;
 }
 
 /** A live object with its metadata (uid to tell a re-created object from the old one). */

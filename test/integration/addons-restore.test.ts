@@ -4,6 +4,7 @@ import { expect } from "chai";
 
 import { ADDON_MODE_LABEL, objectIdentity, type BundleObject } from "../../operator/api/addons/bundle.ts";
 import { kubeadmCorefile, renderCoreDns } from "../../operator/api/addons/coredns.ts";
+import { objectQueueKey, refOf } from "../../operator/labcluster/addons/objects.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import {
   applyAsBootstrap,
@@ -26,6 +27,7 @@ import {
   installCrds,
   labClusterEvents,
   labClusterStatus,
+  reconciledSince,
   startOperator,
   type RunningOperator,
 } from "./operator/helpers.ts";
@@ -72,6 +74,9 @@ async function waitCondition(type: string, status: string, timeoutMs = 30_000) {
 async function edit(object: BundleObject, patch: unknown): Promise<void> {
   await adminClient().mergePatch(await pathOf(object), patch);
 }
+
+/** The addon engine's work-queue key of a bundled object. */
+const keyOf = (addon: "calico" | "coredns", object: BundleObject) => objectQueueKey(addon, refOf(object));
 
 describe("addon restoration on a real control plane", function () {
   this.timeout(120_000);
@@ -164,9 +169,10 @@ describe("addon restoration on a real control plane", function () {
 
   it("keeps an edited Corefile (EnsureExists never overwrites)", async () => {
     const edited = `${kubeadmCorefile(controlPlane().dnsDomain)}# edited by a user\n`;
+    const mark = operator!.logs.length;
     await edit(corefile(), { data: { Corefile: edited } });
-    // The operator saw the edit (it queues every change) and left it: wait past a restore's latency.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // The operator reconciled the Corefile after the edit (proof it saw it) and left it.
+    await reconciledSince(operator!, "addons", keyOf("coredns", corefile()), mark);
     const live = (await readObject(corefile())) as LiveObject & { data: { Corefile: string } };
     expect(live.data.Corefile).to.equal(edited);
   });
@@ -215,8 +221,9 @@ describe("addon restoration on a real control plane", function () {
     const config = find(calico, "ConfigMap", "calico-config");
     await applyLabCluster(LAB, { addons: { calico: { mode: "Disabled" } } });
     await waitFor("CalicoHealthy removed", async () => (await condition("CalicoHealthy")) === undefined);
+    const mark = operator!.logs.length;
     await adminClient().delete(await pathOf(config));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await reconciledSince(operator!, "addons", keyOf("calico", config), mark);
     expect(await readObject(config), "calico-config stays deleted").to.equal(undefined);
     await applyLabCluster(LAB, {});
     await waitFor("calico-config restored", async () => (await readObject(config)) !== undefined);
@@ -226,8 +233,9 @@ describe("addon restoration on a real control plane", function () {
   it("honours a kubelab.dev/addon-mode=Disabled label, also after the object is deleted", async () => {
     const binding = find(calico, "ClusterRoleBinding", "calico-tier-getter");
     await edit(binding, { metadata: { labels: { [ADDON_MODE_LABEL]: "Disabled" } } });
+    const mark = operator!.logs.length;
     await adminClient().delete(await pathOf(binding));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await reconciledSince(operator!, "addons", keyOf("calico", binding), mark);
     expect(await readObject(binding), `${objectIdentity(binding)} stays deleted`).to.equal(undefined);
     // CalicoHealthy stays True: an object a user took over does not count against the addon.
     expect((await condition("CalicoHealthy"))?.status).to.equal("True");

@@ -20,7 +20,7 @@ import {
   type StoredConfigMap,
 } from "../../operator/api/addons/bundle.ts";
 import type { LabClusterSpecInput } from "../../operator/api/labcluster.ts";
-import { REMEDIATION_ANNOTATION } from "../../operator/labcluster/nodes.ts";
+import { REMEDIATION_ANNOTATION } from "../../operator/labcluster/nodes/cache.ts";
 import { createOperator } from "../../operator/operator.ts";
 import { ContentType, resourcePath } from "../../operator/runtime/client.ts";
 import { impersonate } from "../../operator/runtime/kubeconfig.ts";
@@ -53,6 +53,8 @@ const MANIFESTS = fileURLToPath(new URL("../../manifests/", import.meta.url));
 const SERVICE_ACCOUNT = { namespace: OPERATOR_NAMESPACE, name: "kubelab-operator" };
 const USER = `system:serviceaccount:${SERVICE_ACCOUNT.namespace}:${SERVICE_ACCOUNT.name}`;
 const LAB = "rbac";
+const ADDON_RULES = "ClusterRole kubelab-operator-addon-rules";
+const RBAC_GROUP = "rbac.authorization.k8s.io";
 const [W1] = ENVTEST_NODES.workers;
 
 const nodePath = (name: string) => resourcePath({ group: "", version: "v1", plural: "nodes", name });
@@ -70,7 +72,7 @@ function spec(addonMode: "Reconcile" | "EnsureExists" | undefined): LabClusterSp
         ...ENVTEST_NODES.workers.map((name) => ({ name, role: "worker" as const })),
       ],
     },
-    nodeHealth: { leaseStaleSeconds: 6, remediation: "Drain", maxUnhealthy: 1, drainTimeoutSeconds: 10 },
+    nodeHealth: { leaseStaleSeconds: 10, remediation: "Drain", maxUnhealthy: 1, drainTimeoutSeconds: 10 },
     addons: {
       calico: addonMode === undefined ? {} : { mode: addonMode },
       coredns: addonMode === undefined ? {} : { mode: addonMode },
@@ -291,9 +293,9 @@ describe("RBAC of manifests/ against the calls the operator makes", function () 
         { timeoutMs: 60_000 },
       );
 
-      // Addons, in both modes: Reconcile re-creates and re-applies with server-side apply, EnsureExists
-      // re-creates with POST. Every kind of bundled object, and every ClusterRole and binding (escalate
-      // and bind are checked per role).
+      // Addons, in both modes: Reconcile re-creates and re-applies with server-side apply (forced),
+      // EnsureExists re-creates with a server-side apply that is not forced. Every kind of bundled object,
+      // and every ClusterRole and binding (the escalation check compares each with the operator's rights).
       const oneOfEachKind = (objects: readonly BundleObject[]) => {
         const seen = new Set<string>();
         return objects.filter((object) => {
@@ -364,7 +366,10 @@ describe("RBAC of manifests/ against the calls the operator makes", function () 
 
     const forbidden = client.forbidden().map((call) => describeAttributes(call.attributes));
     expect(forbidden, "calls the server refused: rules manifests/rbac.yaml misses").to.deep.equal([]);
-    const grants = await grantsFromManifests([join(MANIFESTS, "rbac.yaml")], SERVICE_ACCOUNT);
+    // The addon rules are held for the escalation check, never used by a call of the operator's own.
+    const grants = (await grantsFromManifests([join(MANIFESTS, "rbac.yaml")], SERVICE_ACCOUNT)).filter(
+      (grant) => grant.source !== ADDON_RULES,
+    );
     const ok = client.calls.filter((call) => call.status !== 403);
     const { ungranted, unused } = compareWithGrants(
       ok.map((call) => call.attributes),
@@ -373,5 +378,106 @@ describe("RBAC of manifests/ against the calls the operator makes", function () 
     );
     expect(ungranted, "calls no rule grants").to.deep.equal([]);
     expect(unused, "rules no call used: remove them, or add the scenario that needs them").to.deep.equal([]);
+  });
+
+  it("the operator's own token can neither widen calico-node to everything nor bind cluster-admin", async () => {
+    const admin = adminClient();
+    const probe = operatorClient();
+    const refusal = async (what: string, write: () => Promise<unknown>): Promise<string> => {
+      try {
+        await write();
+      } catch (error) {
+        expect((error as { statusCode?: number }).statusCode, what).to.equal(403);
+        return (error as Error).message;
+      }
+      return expect.fail(`${what}: the API server allowed it`);
+    };
+    const calicoNode = calico.find(
+      (object) => object.kind === "ClusterRole" && object.metadata.name === "calico-node",
+    )!;
+    const everything = [{ apiGroups: ["*"], resources: ["*"], verbs: ["*"] }];
+    expect(
+      await refusal("calico-node patched to *", async () =>
+        probe.apply(await pathOf(calicoNode), { ...calicoNode, rules: everything }, "kubelab-operator", {
+          force: true,
+        }),
+      ),
+    ).to.match(/attempting to grant RBAC permissions not currently held/);
+    // Under a name it may write (deleted first, so the write is a create), and under any other name.
+    const binding = calico.find(
+      (object) => object.kind === "ClusterRoleBinding" && object.metadata.name === "calico-tier-getter",
+    )!;
+    const toClusterAdmin = {
+      ...binding,
+      roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: "cluster-admin" },
+    };
+    await admin.delete(await pathOf(binding));
+    try {
+      expect(
+        await refusal("a catalog binding to cluster-admin", async () =>
+          probe.apply(await pathOf(binding), toClusterAdmin, "kubelab-operator", { force: false }),
+        ),
+      ).to.match(/attempting to grant RBAC permissions not currently held/);
+    } finally {
+      await applyAsBootstrap([binding]);
+    }
+    await refusal("a new binding to cluster-admin", async () =>
+      probe.create(resourcePath({ group: RBAC_GROUP, version: "v1", plural: "clusterrolebindings" }), {
+        ...toClusterAdmin,
+        metadata: { name: "kubelab-backdoor" },
+      }),
+    );
+    expect(await readObject({ ...toClusterAdmin, metadata: { name: "kubelab-backdoor" } })).to.equal(
+      undefined,
+    );
+  });
+
+  it("no aggregated default role (admin, edit) lets anyone write LabClusters or EtcdSnapshots", async () => {
+    const admin = adminClient();
+    const user = "kubelab-test-editor";
+    const bindings = resourcePath({ group: RBAC_GROUP, version: "v1", plural: "clusterrolebindings" });
+    for (const role of ["admin", "edit"]) {
+      await admin.create(bindings, {
+        apiVersion: `${RBAC_GROUP}/v1`,
+        kind: "ClusterRoleBinding",
+        metadata: { name: `${user}-${role}` },
+        roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: role },
+        subjects: [{ apiGroup: RBAC_GROUP, kind: "User", name: user }],
+      });
+    }
+    const allowed = async (group: string, resource: string, verb: string, subresource?: string) => {
+      const review = await admin.create<{ status?: { allowed?: boolean } }>(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user,
+            resourceAttributes: {
+              group,
+              resource,
+              verb,
+              ...(subresource === undefined ? {} : { subresource }),
+            },
+          },
+        },
+      );
+      return review.status?.allowed === true;
+    };
+    try {
+      // The bindings work: the aggregated roles let the user write a ConfigMap.
+      expect(await allowed("", "configmaps", "create"), "edit's own rights").to.equal(true);
+      const writes: string[] = [];
+      for (const resource of ["labclusters", "etcdsnapshots"]) {
+        for (const verb of ["create", "update", "patch", "delete", "deletecollection"]) {
+          if (await allowed("kubelab.dev", resource, verb)) writes.push(`${verb} ${resource}`);
+        }
+        if (await allowed("kubelab.dev", resource, "patch", "status"))
+          writes.push(`patch ${resource}/status`);
+      }
+      expect(writes).to.deep.equal([]);
+    } finally {
+      for (const role of ["admin", "edit"]) await admin.delete(`${bindings}/${user}-${role}`);
+    }
   });
 });

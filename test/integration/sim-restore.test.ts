@@ -92,19 +92,21 @@ describe("bootstrap backup and restore on a sim lab", function () {
       metadata: Record<string, unknown>;
       spec: Record<string, unknown>;
     };
+    // A name as the agent makes them, and its own file name: the CRD refuses any other pair.
+    const name = "etcd-20000101-000000-0bad";
     const copy = {
       apiVersion: "kubelab.dev/v1alpha1",
       kind: "EtcdSnapshot",
-      metadata: { name: "etcd-unverified" },
-      spec: unverified.spec,
+      metadata: { name },
+      spec: { ...unverified.spec, fileName: `${name}.db` },
     };
     const manifest = join(lab, "unverified.json");
     await writeFile(manifest, JSON.stringify(copy));
     await kubectl("create", "-f", manifest);
-    const refused = await bootstrap("restore", "--snapshot", "etcd-unverified", "--yes");
+    const refused = await bootstrap("restore", "--snapshot", name, "--yes");
     expect(refused.exitCode, refused.output).to.equal(2);
-    expect(refused.output).to.contain("refusing to restore etcd-unverified");
-    await kubectl("delete", "etcdsnapshot", "etcd-unverified");
+    expect(refused.output).to.contain(`refusing to restore ${name}`);
+    await kubectl("delete", "etcdsnapshot", name);
 
     // A verified record whose file was damaged since: the agent's check before the restore refuses it.
     const second = await bootstrap("backup");

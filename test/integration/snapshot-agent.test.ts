@@ -1,5 +1,6 @@
 // The snapshot agent against a real etcd with mutual TLS: save, verify, record, prune, and every way it fails.
 import { createHash } from "node:crypto";
+import { watch } from "node:fs";
 import { chmod, copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -332,18 +333,15 @@ describe("snapshot agent (real etcd, mTLS)", function () {
     it("an aborted save removes its partial file", async () => {
       const dir = await freshDir();
       const controller = new AbortController();
-      const watcher = setInterval(() => {
-        void readdir(dir).then((entries) => {
-          if (entries.some((entry) => entry.endsWith(".partial"))) {
-            controller.abort(new SnapshotInterruptedError("test abort"));
-          }
-        });
-      }, 2);
+      // Aborted as the partial file appears (a filesystem event, not a poll that may miss a quick save).
+      const watcher = watch(dir, (_event, name) => {
+        if (String(name).endsWith(".partial")) controller.abort(new SnapshotInterruptedError("test abort"));
+      });
       try {
         const error = await rejection(takeSnapshot(options(dir, { signal: controller.signal })));
         expect(error).to.be.instanceOf(SnapshotInterruptedError);
       } finally {
-        clearInterval(watcher);
+        watcher.close();
       }
       expect(await listing(dir)).to.deep.equal([]);
     });
@@ -356,15 +354,25 @@ describe("snapshot agent (real etcd, mTLS)", function () {
         `await takeSnapshot({ ...${JSON.stringify({ ...options(dir), log: undefined })}, log: silentOperatorLogger() });`,
       ].join("\n");
       const child = execa(process.execPath, ["--input-type=module", "-e", script], { reject: false });
-      const deadline = Date.now() + 60_000;
-      let partial: string | undefined;
-      while (partial === undefined && Date.now() < deadline) {
-        const entries = await readdir(dir).catch(() => [] as string[]);
-        const found = entries.find((entry) => entry.endsWith(".db.partial"));
-        if (found !== undefined && (await stat(join(dir, found)).catch(() => undefined))?.size)
-          partial = found;
-        else await new Promise((resolve) => setTimeout(resolve, 2));
-      }
+      // Killed once the partial file has data: woken by each write to the directory, not by polling.
+      const partial = await new Promise<string | undefined>((resolve) => {
+        const check = () => {
+          void readdir(dir).then(async (entries) => {
+            const found = entries.find((entry) => entry.endsWith(".db.partial"));
+            if (found !== undefined && (await stat(join(dir, found)).catch(() => undefined))?.size)
+              finish(found);
+          });
+        };
+        const watcher = watch(dir, check);
+        const timer = setTimeout(() => finish(undefined), 60_000);
+        const finish = (found: string | undefined) => {
+          watcher.close();
+          clearTimeout(timer);
+          resolve(found);
+        };
+        void child.then(() => finish(undefined));
+        check();
+      });
       child.kill("SIGKILL");
       const outcome = await child;
       expect(partial, `no partial file appeared; child said: ${outcome.stderr}`).to.be.a("string");

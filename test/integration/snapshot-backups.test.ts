@@ -11,8 +11,14 @@ import { cronJobName, JOB_DEADLINE_SECONDS } from "../../operator/labcluster/bac
 import { KubeClient, resourcePath } from "../../operator/runtime/client.ts";
 import { impersonate } from "../../operator/runtime/kubeconfig.ts";
 import { silentOperatorLogger } from "../../operator/runtime/log.ts";
-import { takeSnapshot } from "../../operator/snapshot/agent.ts";
-import { EtcdSnapshotRecorder, etcdSnapshotPath } from "../../operator/snapshot/kube-recorder.ts";
+import { runProcess } from "../../bootstrap/process.ts";
+import { syncRecorders, takeSnapshot } from "../../operator/snapshot/agent.ts";
+import {
+  EtcdSnapshotRecorder,
+  etcdSnapshotObject,
+  etcdSnapshotPath,
+} from "../../operator/snapshot/kube-recorder.ts";
+import { SnapshotStore } from "../../operator/snapshot/store.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import {
   adminClient,
@@ -132,9 +138,13 @@ describe("etcd backups: the LabCluster's CronJob, its Jobs and EtcdSnapshots (re
       { timeoutMs: 150_000, intervalMs: 1000 },
     );
     expect(job.spec.activeDeadlineSeconds).to.equal(JOB_DEADLINE_SECONDS);
+    // kwok's pod ran nothing: the Job completed and recorded no snapshot. BackupsHealthy stays True only
+    // because the first one is not due yet, and says so; never BackupsSucceeding.
     const status = await labClusterStatus(LAB);
     const condition = status.conditions?.find((entry) => entry.type === ConditionType.backupsHealthy);
-    expect(condition).to.include({ status: "True" });
+    expect(condition).to.include({ status: "True", reason: "FirstBackupPending" });
+    expect(condition?.message).to.match(/^no snapshot yet; the first is due by /);
+    expect(status.backups?.count).to.equal(0);
   });
 
   it("reports the snapshot the agent records (as its own ServiceAccount) in status.backups, with an Event", async () => {
@@ -193,6 +203,75 @@ describe("etcd backups: the LabCluster's CronJob, its Jobs and EtcdSnapshots (re
     const names = remaining.items.map((item) => item.metadata.name);
     expect(names).to.include(second.snapshot.name);
     expect(names).to.not.include(first.snapshot.name);
+  });
+
+  it("snapshot sync makes the objects match the records on disk, as after a restore, and only its LabCluster's", async () => {
+    const plane = controlPlane();
+    const dir = join(scratch, "backups");
+    const [onDisk] = (await new SnapshotStore(dir).scan()).snapshots;
+    expect(onDisk, "the previous test left a snapshot").to.not.equal(undefined);
+    const labObject = await client().get<{ metadata: { uid: string } }>(
+      `/apis/kubelab.dev/v1alpha1/labclusters/${LAB}`,
+    );
+    const agent = new KubeClient(impersonate(adminConnection(), AGENT_USER));
+    const planted = async (name: string, labCluster: string) => {
+      const record = { ...onDisk!.record, name, fileName: `${name}.db`, labCluster };
+      await agent.apply(
+        etcdSnapshotPath(name),
+        etcdSnapshotObject(record, { directory: dir, labCluster: { name: labCluster } }),
+        "kubelab-snapshot-agent",
+      );
+    };
+    // As etcd is after a restore: an object of the restored moment whose file was pruned since, and none for
+    // the file on disk. And another LabCluster's object on the same node, which is not ours to touch.
+    await client().delete(etcdSnapshotPath(onDisk!.name));
+    await planted("etcd-20250101-000000-dead", LAB);
+    await planted("etcd-20250101-000000-beef", "other-lab");
+    const result = await runProcess(
+      process.execPath,
+      [
+        fileURLToPath(new URL("../../bin/kubelab-operator.js", import.meta.url)),
+        "snapshot",
+        "sync",
+        `--dir=${dir}`,
+        "--node=m-k8s",
+        `--lab-cluster=${LAB}`,
+        `--lab-cluster-uid=${labObject.metadata.uid}`,
+        `--kubeconfig=${plane.kubeconfigPath}`,
+      ],
+      {
+        timeoutMs: 60_000,
+        signal: AbortSignal.timeout(90_000),
+        logFile: join(plane.logsDir, "snapshot-sync.log"),
+      },
+    );
+    expect(JSON.parse(result.stdout)).to.deep.equal({
+      snapshots: [onDisk!.name],
+      recorded: [onDisk!.name],
+      removed: ["etcd-20250101-000000-dead"],
+    });
+    const names = (
+      await client().get<{ items: { metadata: { name: string } }[] }>(etcdSnapshotPath())
+    ).items.map((item) => item.metadata.name);
+    expect(names).to.include(onDisk!.name).and.include("etcd-20250101-000000-beef");
+    expect(names).to.not.include("etcd-20250101-000000-dead");
+    const restored = await client().get<{ status?: { verification?: { verified?: boolean } } }>(
+      etcdSnapshotPath(onDisk!.name),
+    );
+    expect(restored.status?.verification?.verified).to.equal(true);
+    // The agent's own identity may do the same (list, patch, delete): nothing left to change.
+    const recorder = new EtcdSnapshotRecorder({
+      client: agent,
+      directory: dir,
+      node: "m-k8s",
+      labCluster: { name: LAB, uid: labObject.metadata.uid },
+      log: silentOperatorLogger(),
+    });
+    expect(await syncRecorders(new SnapshotStore(dir), [recorder])).to.deep.equal({
+      recorded: [],
+      removed: [],
+    });
+    await client().delete(etcdSnapshotPath("etcd-20250101-000000-beef"));
   });
 
   it("bootstrap backups lists the recorded snapshots; bootstrap backup runs the CronJob's template as its Job", async () => {

@@ -14,19 +14,12 @@ export interface RecordedCall {
   readonly status: number;
   /**
    * Checks the server makes besides the request's verb, which RBAC rules must grant too: a server-side
-   * apply that finds no object creates it and needs `create`; writing a ClusterRole or Role needs
-   * `escalate` on it when it grants more than the writer holds, and writing a binding needs `bind` on the
-   * role it refers to (the operator restores Calico's and CoreDNS's RBAC).
+   * apply that finds no object creates it and needs `create` (authorized with the object's name). Writing
+   * a role or a binding is also checked against the writer's own rights (escalation), which no rule names:
+   * a write that fails it is a 403 like any other.
    */
   readonly implied: readonly RequestAttributes[];
 }
-
-const ROLE_RESOURCES: Record<string, string> = {
-  clusterroles: "clusterroles",
-  roles: "roles",
-  clusterrolebindings: "clusterroles",
-  rolebindings: "roles",
-};
 
 /**
  * The operator's own client, unchanged, with a log of every request: `request` carries everything but
@@ -85,36 +78,13 @@ function statusOf(error: unknown): number {
 /**
  * The checks the server makes besides the request's own verb (see RecordedCall.implied): `create` for a
  * server-side apply of an object (it creates the object when missing; the server authorizes that as a
- * create of that name), escalate on a written role, bind on the role a written binding refers to.
+ * create of that name).
  */
 export function impliedChecks(
   attributes: RequestAttributes,
-  body: unknown,
+  _body: unknown,
   contentType: string | undefined,
 ): RequestAttributes[] {
-  const checks: RequestAttributes[] = [];
-  if (
-    contentType === ContentType.apply &&
-    attributes.verb === "patch" &&
-    !attributes.resource.includes("/")
-  ) {
-    checks.push({ ...attributes, verb: "create" });
-  }
-  return [...checks, ...rbacWriteChecks(attributes, body)];
-}
-
-function rbacWriteChecks(attributes: RequestAttributes, body: unknown): RequestAttributes[] {
-  if (!["create", "update", "patch"].includes(attributes.verb)) return [];
-  if (attributes.group !== "rbac.authorization.k8s.io") return [];
-  const target = ROLE_RESOURCES[attributes.resource];
-  if (target === undefined) return [];
-  const object = (body ?? {}) as { roleRef?: { kind?: string; name?: string } };
-  if (attributes.resource.endsWith("bindings")) {
-    const roleRef = object.roleRef;
-    if (roleRef?.name === undefined) return [];
-    const resource = roleRef.kind === "ClusterRole" ? "clusterroles" : "roles";
-    return [{ ...attributes, verb: "bind", resource, name: roleRef.name }];
-  }
-  // As the server checks it: by the request's name, which a create (POST to the collection) does not have.
-  return [{ ...attributes, verb: "escalate", resource: target }];
+  const applies = contentType === ContentType.apply && attributes.verb === "patch";
+  return applies && !attributes.resource.includes("/") ? [{ ...attributes, verb: "create" }] : [];
 }

@@ -40,7 +40,11 @@ export function requestAttributes(
   query: Readonly<Record<string, unknown>> = {},
 ): RequestAttributes {
   const url = new URL(path, "https://api.invalid");
-  const parts = url.pathname.split("/").filter((part) => part !== "");
+  // Segments as the server reads them: `system%3Acoredns` is the object system:coredns.
+  const parts = url.pathname
+    .split("/")
+    .filter((part) => part !== "")
+    .map((part) => decodeURIComponent(part));
   const nonResource = (): RequestAttributes => ({
     verb: method.toLowerCase(),
     group: "",

@@ -48,6 +48,15 @@ export const ADDON_MODE_LABEL = "kubelab.dev/addon-mode";
  */
 export const BUNDLE_PART_BYTES = 768 * 1024;
 
+/**
+ * The most a bundle's JSON may decompress to, and the most ConfigMaps it may span. Both bound what a
+ * reader allocates, whoever wrote the bundle: 127 KiB of gzip can inflate to 128 MiB, and the sha256 is
+ * declared by the same writer, so the size is checked while decompressing, before anything else. Calico's
+ * manifest is ~350 KB of JSON; 16 MiB leaves room for any addon and none for a bomb.
+ */
+export const MAX_BUNDLE_JSON_BYTES = 16 * 1024 * 1024;
+export const MAX_BUNDLE_PARTS = 16;
+
 /** A Kubernetes object as stored in a bundle: plain JSON. */
 export interface BundleObject {
   readonly apiVersion: string;
@@ -137,11 +146,21 @@ export function encodeBundle(input: {
     objects: input.objects,
   };
   const json = Buffer.from(JSON.stringify(payload), "utf8");
+  if (json.length > MAX_BUNDLE_JSON_BYTES) {
+    throw new Error(
+      `the ${input.addon} bundle is ${json.length} bytes of JSON; readers refuse more than ${MAX_BUNDLE_JSON_BYTES}`,
+    );
+  }
   const digest = createHash("sha256").update(json).digest("hex");
   // gzip's header carries no timestamp from zlib in Node (mtime 0), so the output is deterministic.
   const compressed = gzipSync(json, { level: 9 });
   const partBytes = input.partBytes ?? BUNDLE_PART_BYTES;
   const count = Math.max(1, Math.ceil(compressed.length / partBytes));
+  if (count > MAX_BUNDLE_PARTS) {
+    throw new Error(
+      `the ${input.addon} bundle needs ${count} ConfigMaps; readers refuse more than ${MAX_BUNDLE_PARTS}`,
+    );
+  }
   const namespace = input.namespace ?? OPERATOR_NAMESPACE;
   const configMap = (index: number): BundleConfigMap => ({
     apiVersion: "v1",
@@ -203,10 +222,16 @@ export function decodeBundle(addon: AddonName, configMaps: Iterable<StoredConfig
   const digest = annotations[BundleAnnotation.digest] ?? "";
   const count = Number(annotations[BundleAnnotation.parts]);
   const source = annotations[BundleAnnotation.source] as BundleSource;
-  if (!/^[0-9a-f]{64}$/.test(digest) || !Number.isInteger(count) || count < 1 || count > 64) {
+  if (!/^[0-9a-f]{64}$/.test(digest) || !Number.isInteger(count) || count < 1) {
     return {
       kind: "invalid",
       message: `ConfigMap ${head.metadata.name} lacks a valid ${BundleAnnotation.digest} or ${BundleAnnotation.parts} annotation`,
+    };
+  }
+  if (count > MAX_BUNDLE_PARTS) {
+    return {
+      kind: "invalid",
+      message: `ConfigMap ${head.metadata.name} says ${count} parts; a bundle has at most ${MAX_BUNDLE_PARTS}`,
     };
   }
   if (!BUNDLE_SOURCES.includes(source)) {
@@ -227,8 +252,14 @@ export function decodeBundle(addon: AddonName, configMaps: Iterable<StoredConfig
   }
   let json: Buffer;
   try {
-    json = gunzipSync(Buffer.concat(slices));
+    json = gunzipSync(Buffer.concat(slices), { maxOutputLength: MAX_BUNDLE_JSON_BYTES });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      return {
+        kind: "invalid",
+        message: `the payload decompresses to more than ${MAX_BUNDLE_JSON_BYTES} bytes (a gzip bomb?); refused`,
+      };
+    }
     return { kind: "invalid", message: `the payload does not decompress: ${(error as Error).message}` };
   }
   const actual = createHash("sha256").update(json).digest("hex");

@@ -1,114 +1,51 @@
 // Capture mode: for a cluster bootstrap did not make, the addon's live, healthy objects become its bundle, once.
 import type { AddonName, BundleObject } from "../../api/addons/bundle.ts";
+import {
+  ADDON_CATALOGS,
+  isCatalogObject,
+  type AddonCatalog,
+  type CatalogEntry,
+} from "../../api/addons/catalog.ts";
 import { coreDnsParametersFromKubeadmConfig, renderCoreDns } from "../../api/addons/coredns.ts";
 import { isNotFound } from "../../errors.ts";
 import { resourcePath, type KubeClient } from "../../runtime/client.ts";
 import { isAvailable, workloadStatus } from "./objects.ts";
 
-/** One object capture looks for. */
-interface CaptureTarget {
-  readonly group: string;
-  readonly version: string;
-  readonly kind: string;
-  readonly plural: string;
-  readonly namespace?: string;
-  readonly name: string;
-}
-
 const KUBE_SYSTEM = "kube-system";
 const CALICO_CRD_GROUP = "crd.projectcalico.org";
+const CRD_KIND = "CustomResourceDefinition";
 
-const serviceAccount = (name: string): CaptureTarget => ({
-  group: "",
-  version: "v1",
-  kind: "ServiceAccount",
-  plural: "serviceaccounts",
-  namespace: KUBE_SYSTEM,
-  name,
-});
-const clusterRole = (name: string): CaptureTarget => ({
-  group: "rbac.authorization.k8s.io",
-  version: "v1",
-  kind: "ClusterRole",
-  plural: "clusterroles",
-  name,
-});
-const clusterRoleBinding = (name: string): CaptureTarget => ({
-  ...clusterRole(name),
-  kind: "ClusterRoleBinding",
-  plural: "clusterrolebindings",
-});
-const configMap = (name: string): CaptureTarget => ({
+/**
+ * The workload whose presence says the addon is installed at all. The objects captured are the addon's
+ * catalog (api/addons/catalog.ts) by name, and Calico's CRDs of its group that the catalog names.
+ */
+const REQUIRED: Record<AddonName, CatalogEntry> = {
+  calico: {
+    group: "apps",
+    version: "v1",
+    kind: "DaemonSet",
+    plural: "daemonsets",
+    namespace: KUBE_SYSTEM,
+    name: "calico-node",
+  },
+  coredns: {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    namespace: KUBE_SYSTEM,
+    name: "coredns",
+  },
+};
+
+/** kubeadm's record of the cluster configuration: CoreDNS's parameters on a cluster bootstrap did not make. */
+const KUBEADM_CONFIG: CatalogEntry = {
   group: "",
   version: "v1",
   kind: "ConfigMap",
   plural: "configmaps",
   namespace: KUBE_SYSTEM,
-  name,
-});
-const daemonSet = (name: string): CaptureTarget => ({
-  group: "apps",
-  version: "v1",
-  kind: "DaemonSet",
-  plural: "daemonsets",
-  namespace: KUBE_SYSTEM,
-  name,
-});
-const deployment = (name: string): CaptureTarget => ({
-  ...daemonSet(name),
-  kind: "Deployment",
-  plural: "deployments",
-});
-
-/**
- * The objects of each addon, by the names their upstream manifests use (Calico's calico.yaml installs into
- * kube-system; kubeadm's CoreDNS objects). `required` is the workload whose presence says the addon is
- * installed at all; Calico's CRDs are found by their group.
- */
-const CATALOG: Record<
-  AddonName,
-  { readonly required: CaptureTarget; readonly targets: readonly CaptureTarget[] }
-> = {
-  calico: {
-    required: daemonSet("calico-node"),
-    targets: [
-      {
-        group: "policy",
-        version: "v1",
-        kind: "PodDisruptionBudget",
-        plural: "poddisruptionbudgets",
-        namespace: KUBE_SYSTEM,
-        name: "calico-kube-controllers",
-      },
-      serviceAccount("calico-kube-controllers"),
-      serviceAccount("calico-node"),
-      serviceAccount("calico-cni-plugin"),
-      configMap("calico-config"),
-      ...["calico-kube-controllers", "calico-node", "calico-cni-plugin", "calico-tier-getter"].flatMap(
-        (name) => [clusterRole(name), clusterRoleBinding(name)],
-      ),
-      daemonSet("calico-node"),
-      deployment("calico-kube-controllers"),
-    ],
-  },
-  coredns: {
-    required: deployment("coredns"),
-    targets: [
-      deployment("coredns"),
-      configMap("coredns"),
-      {
-        group: "",
-        version: "v1",
-        kind: "Service",
-        plural: "services",
-        namespace: KUBE_SYSTEM,
-        name: "kube-dns",
-      },
-      clusterRole("system:coredns"),
-      clusterRoleBinding("system:coredns"),
-      serviceAccount("coredns"),
-    ],
-  },
+  name: "kubeadm-config",
 };
 
 export type CaptureResult =
@@ -129,9 +66,9 @@ export async function captureAddon(
   addon: AddonName,
   client: KubeClient,
   signal: AbortSignal,
+  catalog: AddonCatalog = ADDON_CATALOGS[addon],
 ): Promise<CaptureResult> {
-  const catalog = CATALOG[addon];
-  const read = async (target: CaptureTarget) => {
+  const read = async (target: CatalogEntry) => {
     try {
       return await client.get(resourcePath({ ...target }), { signal });
     } catch (error) {
@@ -139,11 +76,11 @@ export async function captureAddon(
       throw error;
     }
   };
-  const required = await read(catalog.required);
-  const requiredName = `${catalog.required.kind} ${KUBE_SYSTEM}/${catalog.required.name}`;
+  const required = await read(REQUIRED[addon]);
+  const requiredName = `${REQUIRED[addon].kind} ${KUBE_SYSTEM}/${REQUIRED[addon].name}`;
   if (required === undefined) return { kind: "absent", message: `no ${requiredName} to capture` };
   const live: Record<string, unknown>[] = [];
-  for (const target of catalog.targets) {
+  for (const target of catalog.filter((entry) => entry.kind !== CRD_KIND)) {
     const object = await read(target);
     if (object !== undefined) {
       const apiVersion = target.group === "" ? target.version : `${target.group}/${target.version}`;
@@ -156,9 +93,9 @@ export async function captureAddon(
       { signal },
     );
     for (const crd of crds.items ?? []) {
-      if ((crd.spec as { group?: string } | undefined)?.group === CALICO_CRD_GROUP) {
-        live.push({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", ...crd });
-      }
+      const object = { apiVersion: "apiextensions.k8s.io/v1", kind: CRD_KIND, ...crd } as BundleObject;
+      const inGroup = (crd.spec as { group?: string } | undefined)?.group === CALICO_CRD_GROUP;
+      if (inGroup && catalog.some((entry) => isCatalogObject(entry, object))) live.push(object);
     }
   }
   for (const object of live) {
@@ -177,7 +114,7 @@ export async function captureAddon(
   let objects = live.map(cleanLiveObject);
   let message = `captured ${objects.length} live objects`;
   if (addon === "coredns") {
-    const kubeadm = await read(configMap("kubeadm-config"));
+    const kubeadm = await read(KUBEADM_CONFIG);
     const clusterConfiguration = (kubeadm?.data as Record<string, string> | undefined)?.ClusterConfiguration;
     if (clusterConfiguration !== undefined) {
       const rendered = renderCoreDns(coreDnsParametersFromKubeadmConfig(clusterConfiguration));

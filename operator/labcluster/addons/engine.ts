@@ -16,6 +16,7 @@ import {
   type BundleSource,
   type StoredConfigMap,
 } from "../../api/addons/bundle.ts";
+import { ADDON_CATALOGS, objectsOutsideCatalog, type AddonCatalog } from "../../api/addons/catalog.ts";
 import type { AddonStatus } from "../../api/labcluster.ts";
 import { LABCLUSTER_API_VERSION, LABCLUSTER_KIND } from "../../api/labcluster.ts";
 import { describeCause, isConflict } from "../../errors.ts";
@@ -25,8 +26,8 @@ import { Controller } from "../../runtime/controller.ts";
 import type { ObjectReference } from "../../runtime/events.ts";
 import type { Informer } from "../../runtime/informer.ts";
 import { Action, type ReconcileContext, type Reconciler } from "../../runtime/reconcile.ts";
-import type { CachedLabCluster } from "../cache.ts";
-import { FIELD_MANAGER } from "../controller.ts";
+import { actingLabCluster, type CachedLabCluster } from "../cache.ts";
+import { FIELD_MANAGER } from "../names.ts";
 import type { PartSetupContext } from "../part.ts";
 import {
   AVAILABLE,
@@ -77,6 +78,11 @@ export interface AddonEngineOptions {
   readonly captureRetryMs?: { readonly absent: number; readonly waiting: number };
   /** How long a new watch may take to list before the bundle is retried. Default 30 s. */
   readonly watchSyncTimeoutMs?: number;
+  /**
+   * The objects each addon's bundle may hold (ADDON_CATALOGS by default): a bundle with anything else is
+   * refused whole. The composition root may widen it (tests restore objects of their own).
+   */
+  readonly catalogs?: Partial<Record<AddonName, AddonCatalog>>;
 }
 
 /** status.addons.<addon>.lastRestore. */
@@ -91,23 +97,39 @@ interface ObjectEntry {
   health: ObjectHealth | undefined;
   /** The fingerprint after the last apply or check in Reconcile mode (see ObjectInput.checkedFingerprint). */
   checkedFingerprint: string | undefined;
-  /** The fingerprint before the last apply, until the watch shows its result (ObjectInput.staleFingerprint). */
-  staleFingerprint: string | undefined;
-  /** The uid of an object the operator created, until the watch shows it; and since when. */
-  awaiting: { readonly uid: string; readonly since: number } | undefined;
+  /** The operator's last write of the object, until the cache shows it. */
+  written: PendingWrite | undefined;
   /** Recent Deleted/Drifted restores, for the fight backoff. */
   restoreTimes: number[];
   availability: AvailabilityTrack;
-  /** The mode label the object carried when last seen: a deleted object's last word on its mode. */
-  lastSeenLabel: string | undefined;
   /** A RestoreBackoff Event was recorded for the current backoff episode. */
   backoffReported: boolean;
 }
+
+/**
+ * A write the cache has not shown yet. Until the object's watch has gone past `resourceVersion`, what the
+ * cache holds is older than the write: an object absent from it was just created (not deleted again), and
+ * a fingerprint equal to `staleFingerprint` is the content before the write (not a new edit). The reconcile
+ * forgets it once the watch caught up, or after AWAIT_CREATE_MS if that event was lost.
+ */
+interface PendingWrite {
+  readonly resourceVersion: string;
+  readonly at: number;
+  /** The write created the object (it was missing). */
+  readonly created: boolean;
+  /** The fingerprint the object had before the write, if the write changed it. */
+  readonly staleFingerprint: string | undefined;
+}
+
+/** Deleted objects whose last labels a watch keeps (a deleted object's last word on its mode). */
+const KEEP_DELETED = 256;
 
 interface AddonState {
   readonly addon: AddonName;
   bundle: { readonly digest: string; readonly source: BundleSource } | undefined;
   problem: { readonly reason: string; readonly message: string } | undefined;
+  /** The digest of the last bundle refused for objects outside the catalog (its Event is recorded once). */
+  refusedDigest: string | undefined;
   /** Queue key -> entry, for every object of the bundle in use, in bundle order. */
   entries: Map<string, ObjectEntry>;
   /** Per LabCluster (uid): restores attributed to it by this process, and the last one. */
@@ -139,21 +161,6 @@ function toBundleConfigMap(raw: Record<string, unknown>): CachedBundleConfigMap 
     },
     ...(raw.binaryData === undefined ? {} : { binaryData: raw.binaryData as Record<string, string> }),
   };
-}
-
-const engines = new WeakMap<Informer<CachedLabCluster>, AddonEngine>();
-
-/**
- * The engine of one operator: the first addon part to set up creates it, the others share it (one
- * controller, one set of watches, one metric).
- */
-export function addonEngine(context: PartSetupContext, options: AddonEngineOptions = {}): AddonEngine {
-  let engine = engines.get(context.labClusters);
-  if (engine === undefined) {
-    engine = new AddonEngine(context, options);
-    engines.set(context.labClusters, engine);
-  }
-  return engine;
 }
 
 /**
@@ -201,6 +208,7 @@ export class AddonEngine implements Reconciler {
         addon,
         bundle: undefined,
         problem: undefined,
+        refusedDigest: undefined,
         entries: new Map(),
         tallies: new Map(),
         baselines: new Map(),
@@ -315,16 +323,11 @@ export class AddonEngine implements Reconciler {
   }
 
   /**
-   * The LabCluster whose spec the engine follows and whose Events record the restores: the first by name.
-   * A cluster has one lab, so there is one LabCluster (the CRD says so); with several, the choice is stable.
+   * The LabCluster whose spec the engine follows and whose Events record the restores: the one that acts for
+   * the cluster (actingLabCluster; the others are DuplicateLab and get nothing done).
    */
   #actingLabCluster(): CachedLabCluster | undefined {
-    let acting: CachedLabCluster | undefined;
-    for (const labCluster of this.#context.labClusters.list()) {
-      if (labCluster.spec === undefined) continue;
-      if (acting === undefined || labCluster.metadata.name < acting.metadata.name) acting = labCluster;
-    }
-    return acting;
+    return actingLabCluster(this.#context.labClusters.list());
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -345,6 +348,12 @@ export class AddonEngine implements Reconciler {
     const decoded = decodeBundle(state.addon, bundles.list());
     switch (decoded.kind) {
       case "ok": {
+        const outside = objectsOutsideCatalog(decoded.bundle.objects, this.#catalog(state.addon));
+        if (outside.length > 0) {
+          this.#refuse(state, decoded.bundle.digest, outside);
+          return Action.awaitChange();
+        }
+        state.refusedDigest = undefined;
         const unknown = await this.#useBundle(state, decoded.bundle, context);
         this.#setProblem(
           state,
@@ -406,11 +415,12 @@ export class AddonEngine implements Reconciler {
           health: previous?.health,
           // A new desired state must be applied once, even to an object that did not change.
           checkedFingerprint: undefined,
-          staleFingerprint: undefined,
-          awaiting: previous?.awaiting,
+          written:
+            previous?.written === undefined
+              ? undefined
+              : { ...previous.written, staleFingerprint: undefined },
           restoreTimes: previous?.restoreTimes ?? [],
           availability: previous?.availability ?? AVAILABLE,
-          lastSeenLabel: previous?.lastSeenLabel,
           backoffReported: previous?.backoffReported ?? false,
         });
       }
@@ -465,6 +475,7 @@ export class AddonEngine implements Reconciler {
             namespace,
           }),
           transform: toLiveObject,
+          keepDeleted: KEEP_DELETED,
         });
         const onEvent = (object: LiveObject, event: string) => this.#objectEvent(resource, object, event);
         informer.addHandlers({
@@ -510,7 +521,10 @@ export class AddonEngine implements Reconciler {
     return this.#kinds.get(kindKey);
   }
 
-  /** An event of a watched kind: queue the object if a bundle holds it, and remember its mode label. */
+  /**
+   * An event of a watched kind: queue the object if a bundle holds it. Only that: what the event means is
+   * the reconcile's to find out from the cache (the runtime's rule for handlers).
+   */
   #objectEvent(resource: ResourceInfo, object: LiveObject, event: string): void {
     const identity = objectIdentity({
       apiVersion: apiVersionOf(resource),
@@ -519,14 +533,40 @@ export class AddonEngine implements Reconciler {
     });
     for (const state of this.#addons.values()) {
       const key = `${state.addon}|${identity}`;
-      const entry = state.entries.get(key);
-      if (entry === undefined) continue;
-      entry.lastSeenLabel = object.modeLabel;
-      // The cache caught up with the operator's own write: from now on it tells the truth again.
-      if (entry.awaiting?.uid === object.metadata.uid) entry.awaiting = undefined;
-      if (object.fingerprint === entry.checkedFingerprint) entry.staleFingerprint = undefined;
-      this.controller.enqueue(key, `${resource.kind} ${event}`);
+      if (state.entries.has(key)) this.controller.enqueue(key, `${resource.kind} ${event}`);
     }
+  }
+
+  #catalog(addon: AddonName): AddonCatalog {
+    return this.#options.catalogs?.[addon] ?? ADDON_CATALOGS[addon];
+  }
+
+  /**
+   * A bundle with objects outside the addon's catalog: nothing of it is applied (the bundle in use before,
+   * if any, stays in use), the condition says BundleRefused naming the objects, and a Warning Event once per
+   * bundle version.
+   */
+  #refuse(state: AddonState, digest: string, outside: readonly string[]): void {
+    const title = ADDON_TITLES[state.addon];
+    const shown =
+      outside.slice(0, 10).join(", ") + (outside.length > 10 ? `, and ${outside.length - 10} more` : "");
+    const message =
+      `the ${title} bundle ${digest.slice(0, 12)} holds ${outside.length} objects that are not ${title}'s: ` +
+      `${shown}; none of it is applied (write access to ${this.#context.operatorNamespace} is admin-level: ` +
+      `who wrote this?)`;
+    this.#setProblem(state, { reason: "BundleRefused", message: message.slice(0, 2000) });
+    if (state.refusedDigest === digest) return;
+    state.refusedDigest = digest;
+    this.#log.warn("bundle refused: objects outside the addon's catalog", { addon: state.addon, outside });
+    const acting = this.#actingLabCluster();
+    if (acting === undefined) return;
+    void this.#context.events.record({
+      regarding: labClusterReference(acting),
+      type: "Warning",
+      reason: "AddonBundleRefused",
+      action: "Restore",
+      note: message.slice(0, 1000),
+    });
   }
 
   /** Capture mode: no bundle yet. */
@@ -544,7 +584,7 @@ export class AddonEngine implements Reconciler {
       return Action.awaitChange();
     }
     const retry = this.#options.captureRetryMs ?? { absent: 60_000, waiting: 5000 };
-    const result = await captureAddon(addon, this.#context.client, context.signal);
+    const result = await captureAddon(addon, this.#context.client, context.signal, this.#catalog(addon));
     switch (result.kind) {
       case "absent":
         this.#setProblem(state, {
@@ -623,7 +663,8 @@ export class AddonEngine implements Reconciler {
     if (watch === undefined || !watch.informer.hasSynced() || namespaceInformer?.hasSynced() === false) {
       return Action.requeueAfter(100);
     }
-    const live = watch.informer.get(namespaced === undefined ? ref.name : `${namespaced}/${ref.name}`);
+    const cacheKey = namespaced === undefined ? ref.name : `${namespaced}/${ref.name}`;
+    const live = watch.informer.get(cacheKey);
     let namespace: NamespaceState | undefined;
     if (namespaced !== undefined) {
       const cached = namespaceInformer?.get(namespaced);
@@ -634,20 +675,25 @@ export class AddonEngine implements Reconciler {
       kind: ref.kind,
       specMode: spec.mode,
       liveLabel: live?.modeLabel,
-      lastSeenLabel: live === undefined ? entry.lastSeenLabel : undefined,
+      lastSeenLabel: live === undefined ? watch.informer.deleted(cacheKey)?.modeLabel : undefined,
       bundleLabel: (entry.desired.metadata.labels as Record<string, string> | undefined)?.[ADDON_MODE_LABEL],
     });
     const now = this.#context.clock.now();
     entry.restoreTimes = recentRestores(entry.restoreTimes, this.#policy, now);
-    if (entry.awaiting !== undefined && now - entry.awaiting.since >= AWAIT_CREATE_MS)
-      entry.awaiting = undefined;
+    // The cache caught up with the operator's own write: from now on it tells the truth again.
+    const written = entry.written;
+    if (
+      written !== undefined &&
+      (watch.informer.hasSeen(written.resourceVersion) || now - written.at >= AWAIT_CREATE_MS)
+    )
+      entry.written = undefined;
     const decision = decideObject({
       mode: mode.mode,
       live,
       namespace,
       checkedFingerprint: entry.checkedFingerprint,
-      staleFingerprint: entry.staleFingerprint,
-      awaitingCreate: entry.awaiting !== undefined,
+      staleFingerprint: entry.written?.staleFingerprint,
+      awaitingCreate: entry.written?.created === true,
       restoreTimes: entry.restoreTimes,
       availability: entry.availability,
       unavailableSeconds: spec.unavailableSeconds,
@@ -662,9 +708,9 @@ export class AddonEngine implements Reconciler {
         case "none":
           break;
         case "create": {
-          const uid = await this.#create(entry, resource, context.signal);
-          if (uid !== undefined) {
-            entry.awaiting = { uid, since: now };
+          const resourceVersion = await this.#create(entry, resource, context.signal);
+          if (resourceVersion !== undefined) {
+            entry.written = { resourceVersion, at: now, created: true, staleFingerprint: undefined };
             this.#recordRestore(state, entry, acting, action.reason, now, "re-created");
           }
           health = { state: "Healthy", message: "" };
@@ -679,10 +725,18 @@ export class AddonEngine implements Reconciler {
           );
           const fingerprint = contentFingerprint(result);
           entry.checkedFingerprint = fingerprint;
-          entry.staleFingerprint = live?.fingerprint === fingerprint ? undefined : live?.fingerprint;
-          const uid = (result.metadata as { uid?: string } | undefined)?.uid;
+          const resourceVersion = (result.metadata as { resourceVersion?: string } | undefined)
+            ?.resourceVersion;
+          entry.written =
+            resourceVersion === undefined
+              ? undefined
+              : {
+                  resourceVersion,
+                  at: now,
+                  created: live === undefined,
+                  staleFingerprint: live?.fingerprint === fingerprint ? undefined : live?.fingerprint,
+                };
           if (live === undefined) {
-            if (uid !== undefined) entry.awaiting = { uid, since: now };
             this.#recordRestore(state, entry, acting, "Deleted", now, "re-created");
           } else if (fingerprint !== live.fingerprint) {
             this.#recordRestore(state, entry, acting, "Drifted", now, "re-applied");
@@ -730,25 +784,28 @@ export class AddonEngine implements Reconciler {
       : Action.requeueAfter(decision.requeueAfterMs);
   }
 
-  /** EnsureExists: POST the bundled object. Its uid; undefined when it exists already (someone made it). */
+  /**
+   * EnsureExists: creates the bundled object, which the cache shows missing. The created object's
+   * resourceVersion; undefined when someone made it meanwhile (it is left as it is).
+   *
+   * A server-side apply without force, not a POST: the API server authorizes the create an apply implies
+   * with the object's name, while a POST carries no name, so only this way can the operator's RBAC name
+   * the objects it may create (resourceNames, manifests/rbac.yaml). Without force, an object that appeared
+   * meanwhile is never overwritten: a field someone else set to another value is a conflict (409), and
+   * the object is then theirs.
+   */
   async #create(
     entry: ObjectEntry,
     resource: ResourceInfo,
     signal: AbortSignal,
   ): Promise<string | undefined> {
-    const collection = resourcePath({
-      group: resource.group,
-      version: resource.version,
-      plural: resource.plural,
-      namespace: resource.namespaced ? entry.ref.namespace : undefined,
-    });
     try {
-      const created = await this.#context.client.create<{ metadata?: { uid?: string } }>(
-        collection,
-        applyBody(entry.desired),
-        { signal, query: { fieldManager: FIELD_MANAGER } },
-      );
-      return created.metadata?.uid ?? "";
+      const created = await this.#context.client.apply<{
+        metadata?: { resourceVersion?: string; managedFields?: { manager?: string }[] };
+      }>(objectPath(resource, entry.ref), applyBody(entry.desired), FIELD_MANAGER, { force: false, signal });
+      const managers = (created.metadata?.managedFields ?? []).map((field) => field.manager);
+      if (managers.some((manager) => manager !== FIELD_MANAGER)) return undefined;
+      return created.metadata?.resourceVersion ?? "";
     } catch (error) {
       if (isConflict(error)) return undefined;
       throw error;

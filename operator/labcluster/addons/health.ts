@@ -34,6 +34,7 @@ const LISTED = 5;
 /**
  * The addon's condition:
  *
+ * - False when the bundle written was refused (BundleRefused: objects outside the addon's catalog);
  * - Unknown without a bundle (the reason says why: NoBundle, CaptureWaiting, BundleInvalid...), and while
  *   some object has not been looked at yet (Checking);
  * - False when any object is not healthy, with the most severe state as the reason and the objects listed;
@@ -41,6 +42,10 @@ const LISTED = 5;
  *   fine: the user took them over).
  */
 export function addonCondition(type: string, addonTitle: string, snapshot: AddonSnapshot): PartCondition {
+  // A bundle that is not the addon's is an attack or a mistake, never a detail of a healthy addon.
+  if (snapshot.problem?.reason === "BundleRefused") {
+    return { type, status: "False", reason: snapshot.problem.reason, message: snapshot.problem.message };
+  }
   if (snapshot.bundle === undefined) {
     return {
       type,

@@ -1,8 +1,8 @@
-// An addon as a LabCluster part: its condition and status.addons.<addon> from the shared addon engine.
-import type { AddonName } from "../../api/addons/bundle.ts";
+// The addons as LabCluster parts: their conditions and status.addons.<addon> from one shared addon engine.
+import { ADDONS, type AddonName } from "../../api/addons/bundle.ts";
 import { ConditionType, type AddonStatus } from "../../api/labcluster.ts";
-import type { LabClusterPart, PartInput, PartResult } from "../part.ts";
-import { ADDON_TITLES, addonEngine, type AddonEngine, type AddonEngineOptions } from "./engine.ts";
+import type { LabClusterPart, PartInput, PartResult, PartSetupContext } from "../part.ts";
+import { ADDON_TITLES, AddonEngine, type AddonEngineOptions } from "./engine.ts";
 import { addonCondition } from "./health.ts";
 
 const CONDITION_TYPES: Record<AddonName, string> = {
@@ -11,24 +11,35 @@ const CONDITION_TYPES: Record<AddonName, string> = {
 };
 
 /**
- * The part of one addon. The restoring itself happens in the addon engine's own controller (engine.ts),
- * which every addon part shares; this part only reports: the condition (CalicoHealthy, CoreDNSHealthy)
- * and status.addons.<addon>. With spec.addons.<addon>.mode Disabled the condition is removed, so an addon
- * the lab does not run never holds Ready back.
+ * The addon parts, Calico's then CoreDNS's. The restoring itself happens in the addon engine's own
+ * controller (engine.ts), which both parts share: the first part set up builds it, in this closure, so the
+ * operator has one controller, one set of watches and one restore metric. The parts only report: the
+ * condition (CalicoHealthy, CoreDNSHealthy) and status.addons.<addon>. With spec.addons.<addon>.mode
+ * Disabled the condition is removed, so an addon the lab does not run never holds Ready back.
+ *
+ * Make them once per operator (the composition root does): the engine belongs to the operator whose setup
+ * built it, and setting the same parts up for a second operator is refused. `options` tune the engine
+ * (tests and benchmarks shorten the restore policy).
  */
-export function addonPart(addon: AddonName, options: AddonEngineOptions = {}): LabClusterPart {
-  return {
+export function addonParts(options: AddonEngineOptions = {}): LabClusterPart[] {
+  let shared: { readonly engine: AddonEngine; readonly owner: PartSetupContext["labClusters"] } | undefined;
+  const engineFor = (context: PartSetupContext): AddonEngine => {
+    if (shared === undefined)
+      shared = { engine: new AddonEngine(context, options), owner: context.labClusters };
+    else if (shared.owner !== context.labClusters) {
+      throw new Error(
+        "these addon parts were set up for another operator already; call addonParts() per operator",
+      );
+    }
+    return shared.engine;
+  };
+  return ADDONS.map((addon): LabClusterPart => ({
     name: addon,
     setup(context) {
-      const engine = addonEngine(context, options);
+      const engine = engineFor(context);
       return { sources: [], reconcile: async (input) => addonStatus(addon, engine, input) };
     },
-  };
-}
-
-/** Both addon parts sharing one engine with `options` (tests and benchmarks tune the restore policy). */
-export function addonParts(options: AddonEngineOptions = {}): LabClusterPart[] {
-  return [addonPart("calico", options), addonPart("coredns", options)];
+  }));
 }
 
 function addonStatus(addon: AddonName, engine: AddonEngine, input: PartInput): Promise<PartResult> {

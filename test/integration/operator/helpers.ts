@@ -151,6 +151,35 @@ export function startOperator(
   };
 }
 
+/**
+ * Resolves once `controller` queued `key` after the log mark `since` (an index into `running.logs`, taken
+ * before a change) and then finished a reconcile of it: proof the operator looked at the change, before a
+ * check that something did not happen. Never a fixed sleep.
+ */
+export async function reconciledSince(
+  running: RunningOperator,
+  controller: string,
+  key: string,
+  since: number,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
+  const ours = (record: Record<string, unknown>) => record.controller === controller && record.key === key;
+  await waitFor(
+    `${controller} to reconcile ${key} after the change`,
+    () => {
+      const records = running.logs.slice(since);
+      const queued = records.findIndex((record) => ours(record) && record.message === "queued");
+      return (
+        queued !== -1 &&
+        records
+          .slice(queued + 1)
+          .some((record) => ours(record) && String(record.message).startsWith("reconcile"))
+      );
+    },
+    options,
+  );
+}
+
 /** Events regarding a LabCluster (events.k8s.io/v1 in the default namespace). */
 export async function labClusterEvents(
   name: string,

@@ -100,6 +100,33 @@ describe("manifests/ (operator install)", () => {
     expect(await kustomizationResources(join(REPO, "crds"))).to.have.members(crdFiles);
   });
 
+  it("admits the operator's metrics only from namespaces labelled as scrapers, and nothing else to its pods", () => {
+    const [policy] = find("NetworkPolicy", "kubelab-operator", NAMESPACE) as unknown as {
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: {
+          from: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+          ports: { port: string }[];
+        }[];
+      };
+    }[];
+    expect(policy, "a NetworkPolicy for the operator's pods").to.not.equal(undefined);
+    const [deployment] = find("Deployment") as unknown as {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    }[];
+    const podLabels = deployment!.spec.template.metadata.labels;
+    for (const [key, value] of Object.entries(policy!.spec.podSelector.matchLabels))
+      expect(podLabels[key]).to.equal(value);
+    expect(policy!.spec.policyTypes).to.deep.equal(["Ingress"]);
+    expect(policy!.spec.ingress).to.deep.equal([
+      {
+        from: [{ namespaceSelector: { matchLabels: { "kubelab.dev/metrics-scraper": "true" } } }],
+        ports: [{ port: "metrics", protocol: "TCP" }],
+      },
+    ]);
+  });
+
   it("puts the operator's own objects in kubelab-system, labelled as kubelab's", () => {
     expect(find("Namespace").map((ns) => ns.metadata.name)).to.deep.equal([NAMESPACE]);
     for (const kind of ["Deployment", "Service", "PodDisruptionBudget"]) {

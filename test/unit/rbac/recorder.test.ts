@@ -20,18 +20,14 @@ describe("rbac/recorder", () => {
     expect(implied("PATCH", "/api/v1/nodes/w1", {}, ContentType.mergePatch)).to.deep.equal([]);
   });
 
-  it("writing a role checks escalate by the request's name (none on a create); a binding checks bind on its role", () => {
-    expect(implied("POST", `${RBAC}/clusterroles`, { metadata: { name: "calico-node" } })).to.deep.equal([
-      "escalate clusterroles.rbac.authorization.k8s.io (cluster-wide)",
-    ]);
+  it("writing a role or a binding implies no rule of its own: the escalation check compares rights, not verbs", () => {
     expect(implied("PATCH", `${RBAC}/clusterroles/calico-node`, {}, ContentType.apply)).to.deep.equal([
       "create clusterroles.rbac.authorization.k8s.io calico-node (cluster-wide)",
-      "escalate clusterroles.rbac.authorization.k8s.io calico-node (cluster-wide)",
     ]);
     const binding = { roleRef: { kind: "ClusterRole", name: "system:coredns" } };
-    expect(implied("POST", `${RBAC}/clusterrolebindings`, binding)).to.deep.equal([
-      "bind clusterroles.rbac.authorization.k8s.io system:coredns (cluster-wide)",
-    ]);
+    expect(
+      implied("PATCH", `${RBAC}/clusterrolebindings/system:coredns`, binding, ContentType.apply),
+    ).to.deep.equal(["create clusterrolebindings.rbac.authorization.k8s.io system:coredns (cluster-wide)"]);
     expect(implied("GET", `${RBAC}/clusterroles/calico-node`, undefined)).to.deep.equal([]);
   });
 });

@@ -74,4 +74,10 @@ describe("rbac/requests", () => {
       describeAttributes(requestAttributes("POST", "/apis/events.k8s.io/v1/namespaces/default/events")),
     ).to.equal("create events.events.k8s.io in default");
   });
+
+  it("reads an escaped name as the server does (system%3Acoredns is system:coredns)", () => {
+    expect(
+      requestAttributes("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Acoredns").name,
+    ).to.equal("system:coredns");
+  });
 });

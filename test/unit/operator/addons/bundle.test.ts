@@ -1,5 +1,6 @@
 // The addon bundle format: objects -> gzip -> ConfigMap slices and back, verified, with the real Calico size.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { expect } from "chai";
 
 import {
@@ -10,6 +11,8 @@ import {
   bundleHeadName,
   decodeBundle,
   encodeBundle,
+  MAX_BUNDLE_JSON_BYTES,
+  MAX_BUNDLE_PARTS,
   objectIdentity,
   staleBundleParts,
   type BundleConfigMap,
@@ -181,5 +184,46 @@ describe("addon bundle encoding", () => {
         metadata: { name: "r" },
       }),
     ).to.equal("rbac.authorization.k8s.io/ClusterRole//r");
+  });
+
+  it("refuses a gzip bomb while decompressing, before hashing or parsing, whatever digest the head declares", () => {
+    // 20 KiB of gzip that would inflate to 64 MiB, with the digest of exactly that payload.
+    const payload = Buffer.alloc(4 * MAX_BUNDLE_JSON_BYTES, " ");
+    const bomb = gzipSync(payload, { level: 9 });
+    expect(bomb.length).to.be.lessThan(256 * 1024);
+    const head = encodeBundle({ addon: "calico", source: "bootstrap", objects: incompressible(1, 10) }).head;
+    const digest = createHash("sha256").update(payload).digest("hex");
+    const armed: BundleConfigMap = {
+      ...head,
+      metadata: {
+        ...head.metadata,
+        annotations: { ...head.metadata.annotations, [BundleAnnotation.digest]: digest },
+      },
+      binaryData: { [BUNDLE_DATA_KEY]: bomb.toString("base64") },
+    };
+    const before = process.memoryUsage().arrayBuffers;
+    const decoded = decodeBundle("calico", [armed]);
+    expect(decoded.kind).to.equal("invalid");
+    if (decoded.kind === "invalid")
+      expect(decoded.message).to.match(/decompresses to more than 16777216 bytes/);
+    // The reader never held the inflated payload: at most the 16 MiB bound (and not the 64 MiB).
+    expect(process.memoryUsage().arrayBuffers - before).to.be.lessThan(2 * MAX_BUNDLE_JSON_BYTES);
+  });
+
+  it(`refuses a head that names more than ${MAX_BUNDLE_PARTS} parts, and will not write one`, () => {
+    const head = encodeBundle({ addon: "calico", source: "bootstrap", objects: incompressible(1, 10) }).head;
+    const many: BundleConfigMap = {
+      ...head,
+      metadata: {
+        ...head.metadata,
+        annotations: { ...head.metadata.annotations, [BundleAnnotation.parts]: "17" },
+      },
+    };
+    const decoded = decodeBundle("calico", [many]);
+    expect(decoded.kind).to.equal("invalid");
+    if (decoded.kind === "invalid") expect(decoded.message).to.match(/at most 16/);
+    expect(() =>
+      encodeBundle({ addon: "calico", source: "bootstrap", objects: incompressible(1, 10), partBytes: 1 }),
+    ).to.throw(/readers refuse more than 16/);
   });
 });

@@ -97,4 +97,20 @@ describe("addon conditions", () => {
     expect(condition.status).to.equal("True");
     expect(condition.message).to.match(/BundleInvalid: sha256 mismatch/);
   });
+
+  it("are False when a bundle was refused for objects outside the catalog, even with a good bundle still in use", () => {
+    const problem = { reason: "BundleRefused", message: "holds ClusterRoleBinding calico-backdoor" };
+    for (const bundle of [undefined, { source: "bootstrap" as const, objects: 1 }]) {
+      const condition = addonCondition(
+        "CalicoHealthy",
+        "Calico",
+        snapshot([{ name: "DaemonSet/kube-system/calico-node", health: healthy }], { bundle, problem }),
+      );
+      expect(condition).to.deep.include({
+        status: "False",
+        reason: "BundleRefused",
+        message: problem.message,
+      });
+    }
+  });
 });

@@ -60,6 +60,18 @@ describe("the addon parts", () => {
     expect(setup.metrics.registry.getSingleMetric("kubelab_addon_restores_total")).to.not.equal(undefined);
   });
 
+  it("belong to one operator: parts made for it are refused by a second one, which makes its own", () => {
+    const first = context();
+    const second = context();
+    const parts = addonParts();
+    for (const part of parts) part.setup(first.setup);
+    expect(() => parts[0]!.setup(second.setup)).to.throw(/another operator/);
+    for (const part of addonParts()) part.setup(second.setup);
+    expect(first.controllers).to.have.length(1);
+    expect(second.controllers).to.have.length(1);
+    expect(second.controllers[0]).to.not.equal(first.controllers[0]);
+  });
+
   it("report Unknown before a bundle is loaded, and carry the restore count and last restore of the previous status", async () => {
     const { setup } = context();
     const [calico, coredns] = addonParts().map((part) => part.setup(setup));

@@ -102,4 +102,29 @@ describe("CRD generation", () => {
     });
     expect(() => toStructuralSchema(schema, "spec")).to.throw(/spec\.value: x-kubernetes-int-or-string/);
   });
+
+  it("turns a string pattern that has a message into a CEL rule with that message, so the server says it", () => {
+    const pattern = /^\/var\/lib\/kubelab\/[a-z]+$/;
+    const schema = z.object({
+      path: z
+        .string()
+        .max(40)
+        .regex(pattern)
+        .meta({ [MESSAGE_KEY]: "must be /var/lib/kubelab/<name>" }),
+    });
+    const path = (toStructuralSchema(schema, "spec").properties as Record<string, Node>).path!;
+    expect(path).to.not.have.property("pattern");
+    expect(path).to.not.have.property(MESSAGE_KEY);
+    expect(path["x-kubernetes-validations"]).to.deep.equal([
+      { rule: `self.matches(${JSON.stringify(pattern.source)})`, message: "must be /var/lib/kubelab/<name>" },
+    ]);
+    expect(() =>
+      toStructuralSchema(z.object({ n: z.number().meta({ [MESSAGE_KEY]: "m" }) }), "spec"),
+    ).to.throw(/spec\.n: x-kubelab-message is for/);
+  });
+
+  it("writes the CRD's object-level rules at the root of its schema", () => {
+    const rules = labClusterSchemaRoot()["x-kubernetes-validations"] as { rule: string }[];
+    expect(rules.map((rule) => rule.rule)).to.deep.equal(["self.metadata.name.size() <= 63"]);
+  });
 });

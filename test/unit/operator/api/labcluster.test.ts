@@ -32,11 +32,11 @@ describe("LabCluster schema", () => {
   it("keeps given values over defaults", () => {
     const spec = labClusterSpecSchema.parse({
       nodes: { expected: [{ name: "w1-k8s", role: "worker" }] },
-      nodeHealth: { leaseStaleSeconds: 7, remediation: "Drain", maxUnhealthy: "40%" },
+      nodeHealth: { leaseStaleSeconds: 17, remediation: "Drain", maxUnhealthy: "40%" },
       addons: { coredns: { mode: "EnsureExists" } },
     });
     expect(spec.nodes.expected).to.deep.equal([{ name: "w1-k8s", role: "worker" }]);
-    expect(spec.nodeHealth.leaseStaleSeconds).to.equal(7);
+    expect(spec.nodeHealth.leaseStaleSeconds).to.equal(17);
     expect(spec.nodeHealth.remediation).to.equal("Drain");
     expect(spec.nodeHealth.maxUnhealthy).to.equal("40%");
     expect(spec.addons.coredns.mode).to.equal("EnsureExists");
@@ -45,8 +45,8 @@ describe("LabCluster schema", () => {
   const rejected: [string, unknown][] = [
     ["an unknown remediation", { nodeHealth: { remediation: "Reboot" } }],
     ["a negative lease staleness", { nodeHealth: { leaseStaleSeconds: -1 } }],
-    ["a lease staleness below 5 s", { nodeHealth: { leaseStaleSeconds: 4 } }],
-    ["a fractional lease staleness", { nodeHealth: { leaseStaleSeconds: 7.5 } }],
+    ["a lease staleness of one kubelet renewal or less (5 s)", { nodeHealth: { leaseStaleSeconds: 5 } }],
+    ["a fractional lease staleness", { nodeHealth: { leaseStaleSeconds: 17.5 } }],
     ["a percentage above 100", { nodeHealth: { maxUnhealthy: "140%" } }],
     ["a percentage without %", { nodeHealth: { maxUnhealthy: "40" } }],
     ["a negative maxUnhealthy", { nodeHealth: { maxUnhealthy: -1 } }],
@@ -54,7 +54,11 @@ describe("LabCluster schema", () => {
     ["an invalid node name", { nodes: { expected: [{ name: "Bad_Name", role: "worker" }] } }],
     ["an unknown addon mode", { addons: { calico: { mode: "Sometimes" } } }],
     ["a schedule that is not cron", { etcdBackup: { schedule: "every day" } }],
+    ["a minute out of range", { etcdBackup: { schedule: "60 * * * *" } }],
     ["a relative backup path", { etcdBackup: { hostPath: "backups" } }],
+    ["a backup path outside /var/lib/kubelab/", { etcdBackup: { hostPath: "/var/lib/kubelet/pods" } }],
+    ["a backup path two levels below", { etcdBackup: { hostPath: "/var/lib/kubelab/a/b" } }],
+    ["a backup path climbing out", { etcdBackup: { hostPath: "/var/lib/kubelab/.." } }],
     ["zero snapshots retained", { etcdBackup: { retain: 0 } }],
   ];
   for (const [what, spec] of rejected) {

@@ -69,21 +69,27 @@ describe("backupCronJob", () => {
     expect(container.securityContext.capabilities.drop).to.deep.equal(["ALL"]);
   });
 
-  it("mounts the etcd client certificates read-only and the backup directory read-write at its host path", () => {
+  it("mounts only etcd's CA certificate and the healthcheck client's pair, each a read-only File, and the backup directory", () => {
     const { pod, container } = shape(
-      backupCronJob(lab({ hostPath: "/srv/backups" }), DEFAULT_BACKUP_OPTIONS),
+      backupCronJob(lab({ hostPath: "/var/lib/kubelab/lab-a" }), DEFAULT_BACKUP_OPTIONS),
     );
-    expect(container.volumeMounts).to.deep.include({
-      name: "etcd-certs",
-      mountPath: "/etc/kubernetes/pki/etcd",
-      readOnly: true,
-    });
-    expect(container.volumeMounts).to.deep.include({ name: "backups", mountPath: "/srv/backups" });
-    expect(pod.volumes).to.deep.include({
-      name: "backups",
-      hostPath: { path: "/srv/backups", type: "DirectoryOrCreate" },
-    });
-    expect(container.args).to.include("--dir=/srv/backups");
+    const files = ["ca.crt", "healthcheck-client.crt", "healthcheck-client.key"];
+    const mounts = container.volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[];
+    const volumes = pod.volumes as { name: string; hostPath?: { path: string; type: string } }[];
+    expect(mounts.filter((mount) => mount.mountPath.startsWith("/etc/kubernetes/pki/etcd"))).to.deep.equal(
+      files.map((file) => ({
+        name: mounts.find((mount) => mount.mountPath === `/etc/kubernetes/pki/etcd/${file}`)?.name,
+        mountPath: `/etc/kubernetes/pki/etcd/${file}`,
+        readOnly: true,
+      })),
+    );
+    const hostPaths = volumes.flatMap((volume) => (volume.hostPath === undefined ? [] : [volume.hostPath]));
+    expect(hostPaths).to.deep.equal([
+      ...files.map((file) => ({ path: `/etc/kubernetes/pki/etcd/${file}`, type: "File" })),
+      { path: "/var/lib/kubelab/lab-a", type: "DirectoryOrCreate" },
+    ]);
+    expect(container.volumeMounts).to.deep.include({ name: "backups", mountPath: "/var/lib/kubelab/lab-a" });
+    expect(container.args).to.include("--dir=/var/lib/kubelab/lab-a");
   });
 
   it("follows the spec: schedule, retain, verify, suspend, and the owning LabCluster", () => {

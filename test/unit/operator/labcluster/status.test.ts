@@ -109,4 +109,47 @@ describe("LabCluster status", () => {
     expect(sameStatus({ readyNodes: 1, omittedNodes: undefined }, { readyNodes: 1 })).to.equal(true);
     expect(sameStatus({ readyNodes: 1 }, { readyNodes: 2 })).to.equal(false);
   });
+
+  it("stamps observedGeneration only when every part reconciled it: a part failing on a new spec holds it back and Ready says which", () => {
+    const before = composeStatus({}, [nodesResult("True", 3)], 1, t0).status;
+    expect(before.conditions?.[0]).to.include({ type: "Ready", status: "True" });
+    const next = composeStatus(before, [nodesResult("True", 3)], 2, t1, {
+      failed: [{ part: "backups", message: "cronjobs is forbidden" }],
+    });
+    expect(next.status.observedGeneration).to.equal(1);
+    expect(next.status.conditions?.[0]).to.deep.include({
+      type: "Ready",
+      status: "False",
+      reason: "ReconcileFailed",
+      message: "generation 2 is not reconciled yet: backups failed: cronjobs is forbidden",
+    });
+    // The parts that did reconcile generation 2 say so on their conditions.
+    expect(next.status.conditions?.find((c) => c.type === "NodesHealthy")?.observedGeneration).to.equal(2);
+    const done = composeStatus(next.status, [nodesResult("True", 3)], 2, t1);
+    expect(done.status.observedGeneration).to.equal(2);
+    expect(done.status.conditions?.[0]).to.include({ type: "Ready", status: "True" });
+  });
+
+  it("leaves Ready to the summary when a part fails again on a generation already reconciled", () => {
+    const before = composeStatus({}, [nodesResult("True", 3)], 2, t0).status;
+    const next = composeStatus(before, [], 2, t1, { failed: [{ part: "nodes", message: "timeout" }] });
+    expect(next.status.observedGeneration).to.equal(2);
+    expect(next.status.conditions?.[0]).to.include({ type: "Ready", status: "True" });
+    expect(next.changed).to.equal(false);
+  });
+
+  it("shows the controller's verdict as Ready instead of the summary, dropping the parts' conditions when told", () => {
+    const before = composeStatus({}, [nodesResult("True", 3)], 1, t0).status;
+    const ready = { type: "Ready", status: "False", reason: "DuplicateLab", message: "lab acts" } as const;
+    const duplicate = composeStatus(before, [], 2, t1, {
+      verdict: { ready, reconciled: true, dropPartConditions: true },
+    }).status;
+    expect(duplicate.conditions?.map((c) => [c.type, c.reason])).to.deep.equal([["Ready", "DuplicateLab"]]);
+    expect(duplicate.observedGeneration).to.equal(2);
+    const invalid = composeStatus(before, [], 2, t1, {
+      verdict: { ready: { ...ready, reason: "InvalidSpec" }, reconciled: false, dropPartConditions: false },
+    }).status;
+    expect(invalid.conditions?.[0]).to.include({ type: "Ready", reason: "InvalidSpec" });
+    expect(invalid.observedGeneration).to.equal(1);
+  });
 });

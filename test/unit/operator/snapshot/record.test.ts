@@ -1,38 +1,8 @@
 // Snapshot names and record files: names sort by time and are object names; only the agent's files are classified.
 import { expect } from "chai";
 
-import {
-  classifyFile,
-  parseRecord,
-  SNAPSHOT_NAME,
-  snapshotFiles,
-  snapshotName,
-} from "../../../../operator/snapshot/record.ts";
-
-const RECORD = {
-  schema: 1,
-  name: "etcd-20260102-030405-ab12",
-  fileName: "etcd-20260102-030405-ab12.db",
-  node: "m-k8s",
-  createdAt: "2026-01-02T03:04:05.000Z",
-  sizeBytes: 20512,
-  sha256: "a".repeat(64),
-  etcd: {
-    endpoint: "https://127.0.0.1:2379",
-    version: "3.6.8",
-    storageVersion: "3.6.0",
-    revision: 5,
-    keys: 3,
-  },
-  saveDurationMs: 10,
-  verification: {
-    verified: true,
-    method: "TrialRestore",
-    time: "2026-01-02T03:04:06.000Z",
-    message: "ok",
-    durationMs: 100,
-  },
-};
+import { SNAPSHOT_NAME } from "../../../../operator/api/etcdsnapshot.ts";
+import { classifyFile, snapshotFiles, snapshotName } from "../../../../operator/snapshot/record.ts";
 
 describe("snapshotName", () => {
   it("is <prefix>-YYYYMMDD-HHMMSS-<hex> in UTC and a valid object name", () => {
@@ -85,19 +55,5 @@ describe("classifyFile", () => {
     ]) {
       expect(classifyFile(file), file).to.equal(undefined);
     }
-  });
-});
-
-describe("parseRecord", () => {
-  it("reads a record", () => {
-    expect(parseRecord(JSON.stringify(RECORD)).etcd.revision).to.equal(5);
-  });
-
-  it("refuses a record of another schema version instead of misreading it", () => {
-    expect(() => parseRecord(JSON.stringify({ ...RECORD, schema: 2 }))).to.throw();
-  });
-
-  it("refuses a record without a proper sha256", () => {
-    expect(() => parseRecord(JSON.stringify({ ...RECORD, sha256: "abc" }))).to.throw();
   });
 });

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
-import type { SnapshotRecord } from "../../../../operator/snapshot/record.ts";
-import { QUARANTINE_KEEP, SnapshotStore } from "../../../../operator/snapshot/store.ts";
+import type { SnapshotRecord } from "../../../../operator/api/etcdsnapshot.ts";
+import { LOGS_KEEP, QUARANTINE_KEEP, SnapshotStore } from "../../../../operator/snapshot/store.ts";
 
 function record(name: string, createdAt: string): SnapshotRecord {
   return {
@@ -125,5 +125,41 @@ describe("SnapshotStore", () => {
       "etcd-20260103-000000-cccc.db",
       "etcd-20260103-000000-cccc.json",
     ]);
+  });
+
+  it(`trims the logs to the newest ${LOGS_KEEP} of its own, never a log it did not write`, async () => {
+    const names = Array.from(
+      { length: LOGS_KEEP + 2 },
+      (_, index) => `etcd-20260101-0000${String(index).padStart(2, "0")}-aaaa`,
+    );
+    for (const name of names) await writeFile(join(store.logsDir, `${name}.log`), "log");
+    const foreign = ["kubelet.log", "etcd-backup.log", "Etcd-20250101-000000-aaaa.log"];
+    for (const name of foreign) await writeFile(join(store.logsDir, name), "theirs");
+    await store.cleanup(60_000);
+    const left = await readdir(store.logsDir);
+    expect(left).to.include.members(foreign);
+    expect(left.filter((name) => !foreign.includes(name)).sort()).to.deep.equal(
+      names.slice(2).map((name) => `${name}.log`),
+    );
+  });
+
+  it("never removes a file from quarantine/ that it did not put there", async () => {
+    await writeFile(join(dir, "evidence.db"), "theirs");
+    await store.quarantine("etcd-20260101-000000-aaaa", join(dir, "evidence.db"), {
+      quarantinedAt: new Date().toISOString(),
+      problems: ["bad"],
+      snapshot: {},
+    });
+    const foreign = join(store.quarantineDir, "0-kept-by-hand.db");
+    await writeFile(foreign, "theirs");
+    for (const name of ["etcd-20260102-000000-bbbb", "etcd-20260103-000000-cccc"]) {
+      await commit(name, "2026-01-02T00:00:00Z");
+      await store.quarantine(name, store.path(`${name}.db`), {
+        quarantinedAt: new Date().toISOString(),
+        problems: ["bad"],
+        snapshot: {},
+      });
+    }
+    expect(await readdir(store.quarantineDir)).to.include("0-kept-by-hand.db");
   });
 });

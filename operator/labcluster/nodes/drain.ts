@@ -1,6 +1,6 @@
 // Draining a node: evict its pods through the Eviction API, as `kubectl drain --ignore-daemonsets` does.
-import { ApiError, isNotFound } from "../errors.ts";
-import { resourcePath, type KubeClient } from "../runtime/client.ts";
+import { ApiError, isNotFound } from "../../errors.ts";
+import { resourcePath, type KubeClient } from "../../runtime/client.ts";
 
 /** How far a drain got in one pass. */
 export interface DrainProgress {

@@ -1,7 +1,7 @@
 // Which pods a drain evicts: as kubectl drain --ignore-daemonsets, never pods nothing would recreate.
 import { expect } from "chai";
 
-import { classifyPod } from "../../../../operator/labcluster/drain.ts";
+import { classifyPod } from "../../../../../operator/labcluster/nodes/drain.ts";
 
 const pod = (overrides: { owner?: string; mirror?: boolean; deleting?: boolean; phase?: string } = {}) => ({
   metadata: {

@@ -1,175 +1,24 @@
 // Node health decisions: health from Ready + Lease, remediation rules, status, Events, requeue deadlines.
 import { expect } from "chai";
-import { isDeepStrictEqual } from "node:util";
 
-import type { NodeStatus } from "../../../../operator/api/labcluster.ts";
-import type { CachedLabCluster } from "../../../../operator/labcluster/cache.ts";
+import type { NodeStatus } from "../../../../../operator/api/labcluster.ts";
 import {
-  assessNodes,
   boundEvents,
   healthTransitionEvents,
-  leaseToLabCluster,
   MAX_NODE_EVENTS,
   MAX_STATUS_NODES,
   maxUnhealthyCount,
   nextDeadline,
   nodesHealthyCondition,
   nodeStatusFields,
-  nodeToLabCluster,
-  parseRemediationRecord,
   planRemediation,
-  REMEDIATION_ANNOTATION,
-  toSlimLease,
-  toSlimNode,
-  type AssessInput,
+  staleAfterSeconds,
   type NodeHealth,
   type PlanInput,
-  type RemediationRecord,
-  type SlimLease,
-  type SlimNode,
-} from "../../../../operator/labcluster/nodes.ts";
-
-const NOW = Date.parse("2026-01-01T12:00:00Z");
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function node(
-  name: string,
-  options: Partial<SlimNode> & { readyStatus?: string; readySince?: number } = {},
-): SlimNode {
-  return {
-    metadata: { name },
-    createdAt: options.createdAt ?? NOW - 3_600_000,
-    controlPlane: options.controlPlane ?? false,
-    unschedulable: options.unschedulable ?? false,
-    ready:
-      options.ready ??
-      (options.readyStatus === "absent"
-        ? undefined
-        : { status: options.readyStatus ?? "True", since: options.readySince ?? NOW - 3_600_000 }),
-    remediation: options.remediation,
-  };
-}
-
-function assess(
-  nodes: SlimNode[],
-  renewedAgoMs: Record<string, number | undefined>,
-  overrides: Partial<AssessInput> = {},
-): NodeHealth[] {
-  const leases = new Map<string, SlimLease>();
-  for (const [name, ago] of Object.entries(renewedAgoMs)) {
-    if (ago !== undefined)
-      leases.set(name, { metadata: { name, namespace: "kube-node-lease" }, renewTime: NOW - ago });
-  }
-  return assessNodes({
-    expected: [],
-    nodes,
-    lease: (name) => leases.get(name),
-    leaseStaleSeconds: 20,
-    previous: new Map(),
-    now: NOW,
-    ...overrides,
-  });
-}
-
-const only = (health: NodeHealth[]) => {
-  expect(health).to.have.length(1);
-  return health[0]!;
-};
-
-const record = (overrides: Partial<RemediationRecord> = {}): RemediationRecord => ({
-  by: "lab",
-  action: "Cordon",
-  started: iso(NOW - 60_000),
-  ...overrides,
-});
+} from "../../../../../operator/labcluster/nodes/decide.ts";
+import { assess, iso, node, NOW, only, record } from "./fixtures.ts";
 
 describe("node health", () => {
-  describe("cache transforms", () => {
-    const raw = (heartbeat: string, extra: Record<string, unknown> = {}) => ({
-      metadata: {
-        name: "w1-k8s",
-        uid: "u1",
-        resourceVersion: heartbeat,
-        creationTimestamp: "2026-01-01T00:00:00Z",
-        labels: { "kubernetes.io/hostname": "w1-k8s" },
-        annotations: { "node.alpha.kubernetes.io/ttl": "0" },
-        managedFields: [{ manager: "kubelet" }],
-      },
-      spec: {},
-      status: {
-        conditions: [
-          { type: "MemoryPressure", status: "False", lastHeartbeatTime: heartbeat },
-          {
-            type: "Ready",
-            status: "True",
-            reason: "KubeletReady",
-            lastHeartbeatTime: heartbeat,
-            lastTransitionTime: "2026-01-01T00:00:10Z",
-          },
-        ],
-        images: [{ names: ["a"], sizeBytes: 1 }],
-      },
-      ...extra,
-    });
-
-    it("keeps a Node's Ready condition, role and cordon, and drops heartbeats, images and managedFields", () => {
-      const slim = toSlimNode(raw("2026-01-01T11:00:00Z"));
-      expect(slim).to.deep.equal({
-        metadata: { name: "w1-k8s", uid: "u1" },
-        createdAt: Date.parse("2026-01-01T00:00:00Z"),
-        controlPlane: false,
-        unschedulable: false,
-        ready: { status: "True", reason: "KubeletReady", since: Date.parse("2026-01-01T00:00:10Z") },
-        remediation: undefined,
-      });
-    });
-
-    it("turns a heartbeat-only update into an identical cached object (no event reaches the mappers)", () => {
-      expect(
-        isDeepStrictEqual(toSlimNode(raw("2026-01-01T11:00:00Z")), toSlimNode(raw("2026-01-01T11:00:10Z"))),
-      ).to.equal(true);
-    });
-
-    it("sees the control-plane label and our remediation record", () => {
-      const slim = toSlimNode({
-        metadata: {
-          name: "m-k8s",
-          labels: { "node-role.kubernetes.io/control-plane": "" },
-          annotations: { [REMEDIATION_ANNOTATION]: JSON.stringify(record()) },
-        },
-        spec: { unschedulable: true },
-      });
-      expect(slim.controlPlane).to.equal(true);
-      expect(slim.unschedulable).to.equal(true);
-      expect(slim.remediation).to.deep.equal(record());
-      expect(slim.ready).to.equal(undefined);
-    });
-
-    it("reads a Lease's renewTime (MicroTime) as epoch milliseconds", () => {
-      expect(
-        toSlimLease({
-          metadata: { name: "w1-k8s", namespace: "kube-node-lease", resourceVersion: "9" },
-          spec: {
-            holderIdentity: "w1-k8s",
-            renewTime: "2026-01-01T11:59:50.123456Z",
-            leaseDurationSeconds: 40,
-          },
-        }),
-      ).to.deep.equal({
-        metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
-        renewTime: Date.parse("2026-01-01T11:59:50.123Z"),
-      });
-    });
-
-    it("ignores a remediation annotation that is not a record of ours", () => {
-      expect(parseRemediationRecord("yes")).to.equal(undefined);
-      expect(parseRemediationRecord(JSON.stringify({ by: "lab", action: "Reboot", started: "x" }))).to.equal(
-        undefined,
-      );
-      expect(parseRemediationRecord(undefined)).to.equal(undefined);
-    });
-  });
-
   describe("assessNodes", () => {
     it("calls a node healthy with Ready=True and a fresh Lease, and knows when it would go stale", () => {
       const health = only(assess([node("w1-k8s")], { "w1-k8s": 5000 }));
@@ -191,6 +40,23 @@ describe("node health", () => {
     it("counts a Lease exactly leaseStaleSeconds old as stale", () => {
       expect(only(assess([node("w1-k8s")], { "w1-k8s": 20_000 })).healthy).to.equal(false);
       expect(only(assess([node("w1-k8s")], { "w1-k8s": 19_999 })).healthy).to.equal(true);
+    });
+
+    it("never judges a Lease stale sooner than half its own leaseDurationSeconds (two kubelet renewals)", () => {
+      const lease = (ago: number) => ({
+        metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
+        renewTime: NOW - ago,
+        durationSeconds: 40,
+      });
+      const at = (ago: number) =>
+        only(assess([node("w1-k8s")], {}, { leaseStaleSeconds: 10, lease: () => lease(ago) }));
+      // leaseStaleSeconds 10 would flag a healthy node between two renewals; its Lease says 40 s.
+      expect(at(15_000)).to.include({ healthy: true, deadline: NOW - 15_000 + 20_000 });
+      expect(at(20_000)).to.include({ healthy: false, reason: "LeaseStale" });
+      expect(at(20_000).message).to.contain(
+        "(stale after 20 s, half its leaseDurationSeconds; leaseStaleSeconds 10)",
+      );
+      expect(staleAfterSeconds(30, lease(0)), "a longer leaseStaleSeconds stands").to.equal(30);
     });
 
     it("reports NotReady from Ready=False, and ReadyUnknown from Unknown or no condition", () => {
@@ -536,38 +402,6 @@ describe("node health", () => {
       expect(nextDeadline(health, noPlan)).to.equal(NOW + 5000);
       expect(nextDeadline(health, { ...noPlan, nextCheckAt: NOW + 1000 })).to.equal(NOW + 1000);
       expect(nextDeadline(assess([node("a")], { a: 60_000 }), noPlan)).to.equal(undefined);
-    });
-  });
-
-  describe("mappers", () => {
-    const labCluster = (name: string, unhealthyNodes: string[] = []): CachedLabCluster => ({
-      metadata: { name },
-      spec: undefined,
-      unhealthyNodes,
-    });
-    const lease = (renewTime: number): SlimLease => ({
-      metadata: { name: "w1-k8s", namespace: "kube-node-lease" },
-      renewTime,
-    });
-
-    it("nodeToLabCluster queues every LabCluster (one lab is one cluster)", () => {
-      expect(nodeToLabCluster(() => [labCluster("a"), labCluster("b")])(node("w1-k8s"))).to.deep.equal([
-        "a",
-        "b",
-      ]);
-    });
-
-    it("leaseToLabCluster ignores routine renewals of a healthy node", () => {
-      expect(leaseToLabCluster(() => [labCluster("lab")])(lease(NOW), lease(NOW - 10_000))).to.deep.equal([]);
-    });
-
-    it("leaseToLabCluster queues new Leases, renewals after a stale gap, and renewals of nodes reported unhealthy", () => {
-      const map = leaseToLabCluster(() => [labCluster("lab")]);
-      expect(map(lease(NOW), undefined)).to.deep.equal(["lab"]);
-      expect(map(lease(NOW), lease(NOW - 20_000))).to.deep.equal(["lab"]);
-      expect(
-        leaseToLabCluster(() => [labCluster("lab", ["w1-k8s"])])(lease(NOW), lease(NOW - 1000)),
-      ).to.deep.equal(["lab"]);
     });
   });
 });
