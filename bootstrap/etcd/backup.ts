@@ -1,5 +1,11 @@
 // `bootstrap backup` and `bootstrap backups`: an on-demand run of the lab's backup CronJob, and the snapshots.
-import { BatchV1Api, CustomObjectsApi, type KubeConfig, type V1Job } from "@kubernetes/client-node";
+import {
+  BatchV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1CronJob,
+  type V1Job,
+} from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION } from "../../operator/api/common.ts";
 import {
@@ -8,6 +14,7 @@ import {
   DEFAULT_BACKUP_NAMESPACE,
   ETCDSNAPSHOT_PLURAL,
   etcdSnapshotSchema,
+  snapshotSyncArgs,
   type EtcdSnapshot,
 } from "../../operator/api/etcdsnapshot.ts";
 import { InterruptedError, StateError, StepError } from "../errors.ts";
@@ -89,51 +96,10 @@ export interface BackupRunResult {
 export async function runBackup(config: KubeConfig, options: BackupRunOptions): Promise<BackupRunResult> {
   const namespace = options.namespace ?? DEFAULT_BACKUP_NAMESPACE;
   const batch = config.makeApiClient(BatchV1Api);
-  const selector = [
-    `${BACKUP_LABELS.component}=${BACKUP_COMPONENT}`,
-    ...(options.labCluster === undefined ? [] : [`${BACKUP_LABELS.labCluster}=${options.labCluster}`]),
-  ].join(",");
-  const cronJobs = (await batch.listNamespacedCronJob({ namespace, labelSelector: selector })).items;
-  if (cronJobs.length === 0) {
-    throw new StateError(`no backup CronJob in ${namespace} (label ${selector})`, {
-      hint:
-        "the operator creates it for each LabCluster: check `kubectl get labclusters` and the operator's " +
-        "logs (kubectl -n kubelab-system logs deploy/kubelab-operator)",
-    });
-  }
-  if (cronJobs.length > 1) {
-    const labs = cronJobs.map((cronJob) => cronJob.metadata?.labels?.[BACKUP_LABELS.labCluster]).join(", ");
-    throw new StateError(`several LabClusters have backups (${labs})`, {
-      hint: "name one with --lab-cluster",
-    });
-  }
-  const cronJob = cronJobs[0]!;
+  const cronJob = await backupCronJob(batch, namespace, options.labCluster);
   const cronJobName = cronJob.metadata?.name ?? "";
-  const template = cronJob.spec?.jobTemplate;
   const started = new Date();
-  const created = await batch.createNamespacedJob({
-    namespace,
-    body: {
-      apiVersion: "batch/v1",
-      kind: "Job",
-      metadata: {
-        generateName: `${cronJobName.slice(0, 40)}-manual-`,
-        namespace,
-        labels: { ...template?.metadata?.labels },
-        annotations: { "cronjob.kubernetes.io/instantiate": "manual" },
-        ownerReferences: [
-          {
-            apiVersion: "batch/v1",
-            kind: "CronJob",
-            name: cronJobName,
-            uid: cronJob.metadata?.uid ?? "",
-            controller: true,
-          },
-        ],
-      },
-      ...(template?.spec === undefined ? {} : { spec: template.spec }),
-    },
-  });
+  const created = await batch.createNamespacedJob({ namespace, body: jobFromCronJob(cronJob, "manual") });
   const jobName = created.metadata?.name ?? "";
   // The Job's pod starts after the Job exists: a snapshot older than the Job is not this run's. The
   // timestamp has whole seconds, so the Job may be up to 1 s younger than it says; a pod needs longer.
@@ -167,6 +133,104 @@ export async function runBackup(config: KubeConfig, options: BackupRunOptions): 
     });
   }
   return { job: jobName, snapshot };
+}
+
+/**
+ * After a restore, etcd holds the EtcdSnapshot objects of the restored moment, not those of the files in the
+ * backup directory: runs the agent's `snapshot sync` once, as a Job made from the backup CronJob's template
+ * (same image, node, mounts and identity; only the agent's arguments differ), so the objects match the
+ * records on disk again. Resolves once the Job completed; a failed Job is a StepError.
+ */
+export async function runSnapshotSync(config: KubeConfig, options: BackupRunOptions): Promise<string> {
+  const namespace = options.namespace ?? DEFAULT_BACKUP_NAMESPACE;
+  const batch = config.makeApiClient(BatchV1Api);
+  const cronJob = await backupCronJob(batch, namespace, options.labCluster);
+  const container = cronJob.spec?.jobTemplate.spec?.template.spec?.containers[0];
+  const dir = container?.args?.find((arg) => arg.startsWith("--dir="))?.slice("--dir=".length);
+  const labCluster = cronJob.metadata?.labels?.[BACKUP_LABELS.labCluster];
+  const owner = cronJob.metadata?.ownerReferences?.find((reference) => reference.kind === "LabCluster");
+  if (container === undefined || dir === undefined || labCluster === undefined) {
+    throw new StateError(
+      `the backup CronJob ${namespace}/${cronJob.metadata?.name ?? ""} names no agent --dir or LabCluster`,
+    );
+  }
+  const args = snapshotSyncArgs({
+    dir,
+    labCluster,
+    ...(owner === undefined ? {} : { labClusterUid: owner.uid }),
+  });
+  const created = await batch.createNamespacedJob({ namespace, body: jobFromCronJob(cronJob, "sync", args) });
+  const jobName = created.metadata?.name ?? "";
+  options.progress?.(
+    `snapshot sync Job ${namespace}/${jobName} started from CronJob ${cronJob.metadata?.name ?? ""}`,
+  );
+  const job = await waitForJob(batch, namespace, jobName, options);
+  const failed = job.status?.conditions?.find(
+    (condition) => condition.type === "Failed" && condition.status === "True",
+  );
+  if (failed !== undefined) {
+    throw new StepError(
+      "restore",
+      `snapshot sync Job ${namespace}/${jobName} failed: ${failed.reason ?? ""}`.trim(),
+      {
+        hint: `kubectl -n ${namespace} logs job/${jobName}`,
+      },
+    );
+  }
+  return jobName;
+}
+
+/** The one backup CronJob of the lab (of `labCluster` when given): StateError when there is none or several. */
+async function backupCronJob(
+  batch: BatchV1Api,
+  namespace: string,
+  labCluster: string | undefined,
+): Promise<V1CronJob> {
+  const selector = [
+    `${BACKUP_LABELS.component}=${BACKUP_COMPONENT}`,
+    ...(labCluster === undefined ? [] : [`${BACKUP_LABELS.labCluster}=${labCluster}`]),
+  ].join(",");
+  const cronJobs = (await batch.listNamespacedCronJob({ namespace, labelSelector: selector })).items;
+  if (cronJobs.length === 0) {
+    throw new StateError(`no backup CronJob in ${namespace} (label ${selector})`, {
+      hint:
+        "the operator creates it for each LabCluster: check `kubectl get labclusters` and the operator's " +
+        "logs (kubectl -n kubelab-system logs deploy/kubelab-operator)",
+    });
+  }
+  if (cronJobs.length > 1) {
+    const labs = cronJobs.map((cronJob) => cronJob.metadata?.labels?.[BACKUP_LABELS.labCluster]).join(", ");
+    throw new StateError(`several LabClusters have backups (${labs})`, {
+      hint: "name one with --lab-cluster",
+    });
+  }
+  return cronJobs[0]!;
+}
+
+/**
+ * A Job from the CronJob's template, as `kubectl create job --from=cronjob/...` makes it (owned by the
+ * CronJob, so Forbid and the history limits count it); `args` replaces the agent's arguments.
+ */
+function jobFromCronJob(cronJob: V1CronJob, purpose: "manual" | "sync", args?: string[]): V1Job {
+  const name = cronJob.metadata?.name ?? "";
+  const template = cronJob.spec?.jobTemplate;
+  const spec = structuredClone(template?.spec);
+  const container = spec?.template.spec?.containers[0];
+  if (args !== undefined && container !== undefined) container.args = args;
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      generateName: `${name.slice(0, 40)}-${purpose}-`,
+      namespace: cronJob.metadata?.namespace,
+      labels: { ...template?.metadata?.labels },
+      annotations: { "cronjob.kubernetes.io/instantiate": "manual" },
+      ownerReferences: [
+        { apiVersion: "batch/v1", kind: "CronJob", name, uid: cronJob.metadata?.uid ?? "", controller: true },
+      ],
+    },
+    ...(spec === undefined ? {} : { spec }),
+  };
 }
 
 async function waitForJob(

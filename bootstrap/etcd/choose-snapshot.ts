@@ -1,5 +1,6 @@
 // `bootstrap restore`: which EtcdSnapshot to restore (a pure choice), and what it says before it asks.
-import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import type { EtcdSnapshot, SnapshotRecord } from "../../operator/api/etcdsnapshot.ts";
+import { printable } from "./record.ts";
 import { UsageError } from "../errors.ts";
 
 /** `--snapshot latest`: the newest verified snapshot. */
@@ -49,10 +50,11 @@ export function chooseSnapshot(snapshots: readonly EtcdSnapshot[], requested: st
 }
 
 /** The one paragraph shown before the question: what will happen to the lab. */
-export function restoreSummary(labName: string, snapshot: EtcdSnapshot): string {
+export function restoreSummary(labName: string, record: SnapshotRecord): string {
   return (
-    `Restore lab ${labName} to etcd snapshot ${snapshot.metadata.name} ` +
-    `(taken ${snapshot.spec.createdAt} on ${snapshot.spec.node}, revision ${snapshot.spec.etcd.revision}).\n` +
+    `Restore lab ${labName} to etcd snapshot ${record.name} ` +
+    `(taken ${printable(record.createdAt)} on ${printable(record.node)}, revision ${record.etcd.revision}, as the ` +
+    `agent recorded it beside the file).\n` +
     "The API server and etcd stop for a while; every object created or changed since the snapshot is " +
     "lost. etcd's current data directory is kept."
   );

@@ -1,11 +1,14 @@
 // The etcd restore of providers whose nodes have a shell (vagrant, kind, podman): restore-etcd.sh on the control plane.
 import { join } from "node:path";
 
-import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import { readFile, rm } from "node:fs/promises";
+
+import type { SnapshotRecord } from "../../operator/api/etcdsnapshot.ts";
+import { printable, trustedSnapshotRecord } from "../etcd/record.ts";
 import type { Lab } from "../lab/config.ts";
 import { StateError, StepError } from "../errors.ts";
 import { FileMode, writeFileAtomic } from "../files.ts";
-import type { EtcdRestoreResult, Provider, ProviderContext } from "./provider.ts";
+import { hostBackupsDir, type EtcdRestoreResult, type Provider, type ProviderContext } from "./provider.ts";
 import { parseRestoreResult, renderRestoreScript } from "../etcd/restore-script.ts";
 import { nodeLogPath } from "../lab/workdir.ts";
 
@@ -20,31 +23,66 @@ export function restoreStamp(now: Date): string {
     .replace(/\.\d+Z$/, "Z");
 }
 
+/** A snapshot as a restore knows it: its name, its backup directory on the node, and the agent's record of it. */
+export interface TrustedSnapshot {
+  readonly name: string;
+  /** The LabCluster's backup directory on the control plane (spec.etcdBackup.hostPath). */
+  readonly directory: string;
+  readonly record: SnapshotRecord;
+}
+
+/**
+ * Reads and checks the agent's record of snapshot `name` (etcd/record.ts): from the control plane's backup
+ * `directory` through the provider's shell, or from `.kubelab/backups/` where the lab's etcd runs on the host
+ * (sim). This, not the EtcdSnapshot object, is what the restore then uses: the file, its sha256, its node.
+ */
+export async function readTrustedSnapshot(
+  provider: Pick<Provider, "copyFromNode" | "local">,
+  lab: Lab,
+  name: string,
+  directory: string,
+  context: ProviderContext,
+): Promise<TrustedSnapshot> {
+  const local = provider.local !== undefined;
+  const dir = local ? hostBackupsDir(context.workDir) : directory;
+  const record = await trustedSnapshotRecord(name, dir, async (path) => {
+    if (local) return readFile(path, "utf8");
+    const copy = join(context.workDir, "cache", `record-${process.pid}-${name}.json`);
+    try {
+      await provider.copyFromNode(lab.controlPlane, path, copy, context);
+      return await readFile(copy, "utf8");
+    } finally {
+      await rm(copy, { force: true });
+    }
+  });
+  return { name, directory: dir, record };
+}
+
 /**
  * Renders restore-etcd.sh for `snapshot` into `.kubelab/nodes/CONTROL_PLANE/` and runs it there through
  * `provider.runScript` (vagrant ssh, docker exec): a kubeadm node has static pods, containerd's ctr and
- * crictl. The snapshot file must be on the control plane, where the backup CronJob wrote it (spec.directory,
- * the LabCluster's hostPath): vagrant syncs that directory with `.kubelab/backups/` and kind mounts it, so the
- * file outlives the machine. Resolves with the new and the
- * kept data directories the script reported; a failing script is the StepError runScript throws.
+ * crictl. The file and its sha256 are the agent's record's, in the LabCluster's backup directory on the control
+ * plane: vagrant syncs that directory with `.kubelab/backups/` and kind and podman mount it, so the file
+ * outlives the machine. Resolves with the new and the kept data directories the script reported; a failing
+ * script is the StepError runScript throws.
  */
 export async function restoreEtcdWithScript(
   provider: Pick<Provider, "runScript">,
   lab: Lab,
-  snapshot: EtcdSnapshot,
+  snapshot: TrustedSnapshot,
   context: ProviderContext,
   now = new Date(),
 ): Promise<EtcdRestoreResult> {
   const node = lab.controlPlane;
-  if (snapshot.spec.node !== node.name) {
+  if (snapshot.record.node !== node.name) {
     throw new StateError(
-      `snapshot ${snapshot.metadata.name} is on node ${snapshot.spec.node}, not on the control plane ${node.name}`,
+      `snapshot ${snapshot.name} was taken on node ${printable(snapshot.record.node)}, not on the control plane ${node.name}`,
       { hint: "restore a snapshot taken on this lab's control plane (bootstrap backups lists them)" },
     );
   }
   const script = renderRestoreScript(lab, {
-    snapshotPath: `${snapshot.spec.directory.replace(/\/+$/, "")}/${snapshot.spec.fileName}`,
-    sha256: snapshot.spec.sha256,
+    snapshotPath: `${snapshot.directory.replace(/\/+$/, "")}/${snapshot.record.fileName}`,
+    sha256: snapshot.record.sha256,
     stamp: restoreStamp(now),
   });
   const scriptPath = join(context.workDir, "nodes", node.name, "restore-etcd.sh");
@@ -72,7 +110,7 @@ export async function restoreEtcdWithScript(
 export function restoreLabEtcd(
   provider: Provider,
   lab: Lab,
-  snapshot: EtcdSnapshot,
+  snapshot: TrustedSnapshot,
   context: ProviderContext,
 ): Promise<EtcdRestoreResult> {
   return provider.local === undefined

@@ -1,5 +1,6 @@
 // The node provider contract: machines and shells (create, list, destroy, run a script, copy a file), and nothing more.
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
+import type { TrustedSnapshot } from "./node-restore.ts";
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import type { Lab, LabNode } from "../lab/config.ts";
 import { workDirAt } from "../lab/workdir.ts";
@@ -194,7 +195,13 @@ export interface LocalLab {
    * the file first (a failure changes nothing), stops etcd and the API server, restores into a NEW data
    * directory, starts them on it and resolves once the API server answers. The previous data dir is kept.
    */
-  restoreEtcd(lab: Lab, snapshot: EtcdSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
+  restoreEtcd(lab: Lab, snapshot: TrustedSnapshot, context: ProviderContext): Promise<EtcdRestoreResult>;
+
+  /**
+   * Makes the EtcdSnapshot objects match the agent's records in `.kubelab/backups/` (the agent's `snapshot
+   * sync` on the host): after a restore, etcd holds the objects of the restored moment.
+   */
+  syncSnapshots(lab: Lab, options: EtcdBackupOptions, context: ProviderContext): Promise<void>;
 
   /**
    * The control-plane components it runs as host processes instead of static pods (etcd, kube-apiserver,

@@ -106,6 +106,32 @@ describe("bootstrap backup and restore on a sim lab", function () {
     const refused = await bootstrap("restore", "--snapshot", name, "--yes");
     expect(refused.exitCode, refused.output).to.equal(2);
     expect(refused.output).to.contain(`refusing to restore ${name}`);
+
+    // The same object with a status that says verified, as whoever may write EtcdSnapshot status could plant
+    // it: the object only names a snapshot, and there is no agent record beside a file of that name.
+    const status = {
+      status: {
+        verification: {
+          verified: true,
+          method: "TrialRestore",
+          time: new Date().toISOString(),
+          message: "planted",
+          durationMs: 1,
+        },
+      },
+    };
+    await kubectl(
+      "patch",
+      "etcdsnapshot",
+      name,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify(status),
+    );
+    const planted = await bootstrap("restore", "--snapshot", name, "--yes");
+    expect(planted.exitCode, planted.output).to.equal(2);
+    expect(planted.output).to.contain(`snapshot ${name} has no record of the snapshot agent beside it`);
     await kubectl("delete", "etcdsnapshot", name);
 
     // A verified record whose file was damaged since: the agent's check before the restore refuses it.
@@ -156,6 +182,9 @@ describe("bootstrap backup and restore on a sim lab", function () {
     expect(Number(version)).to.be.greaterThan(1_000_000_000);
     const nodes = await kubectl("get", "nodes", "-o", "name");
     expect(nodes.trim().split("\n").sort()).to.deep.equal(["node/m-k8s", "node/w1-k8s"]);
+    // etcd came back without the snapshot's own object (made after the save); the sync after the restore
+    // recorded the files in .kubelab/backups again, from the agent's records.
+    expect(await exists("etcdsnapshot", snapshotName)).to.equal(true);
 
     const spec = await readSpec(simPaths(workDir).spec);
     expect(spec.etcdDataDir).to.match(/\/sim\/cluster\/etcd-restore-\d{8}T\d{6}Z$/);

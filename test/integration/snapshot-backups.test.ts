@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 
-import { formatBackups, listBackups, runBackup } from "../../bootstrap/etcd/backup.ts";
+import { formatBackups, listBackups, runBackup, runSnapshotSync } from "../../bootstrap/etcd/backup.ts";
 import { ConditionType } from "../../operator/api/labcluster.ts";
 import { cronJobName, JOB_DEADLINE_SECONDS } from "../../operator/labcluster/backups.ts";
 import { KubeClient, resourcePath } from "../../operator/runtime/client.ts";
@@ -55,7 +55,9 @@ interface CronJob {
     suspend: boolean;
     concurrencyPolicy: string;
     jobTemplate: {
-      spec: { template: { spec: { containers: { args: string[] }[]; hostNetwork: boolean } } };
+      spec: {
+        template: { spec: { containers: { image?: string; args: string[] }[]; hostNetwork: boolean } };
+      };
     };
   };
 }
@@ -310,6 +312,33 @@ describe("etcd backups: the LabCluster's CronJob, its Jobs and EtcdSnapshots (re
     );
     expect(manual?.metadata.ownerReferences?.[0]).to.include({ kind: "CronJob", name: cronJobName(LAB) });
     expect(manual?.spec.template.spec.containers[0]?.args).to.include("--record-objects");
+  });
+
+  it("after a restore, runSnapshotSync runs the agent's snapshot sync as a Job from the same CronJob template", async () => {
+    const config = controlPlane().kubeConfig;
+    const job = await runSnapshotSync(config, {
+      labCluster: LAB,
+      signal: new AbortController().signal,
+      intervalMs: 500,
+      timeoutMs: 90_000,
+    });
+    const created = await client().get<{
+      metadata: { ownerReferences?: { kind: string; name: string }[] };
+      spec: { template: { spec: { containers: { image: string; args: string[] }[]; nodeName?: string } } };
+    }>(`${jobsPath()}/${job}`);
+    const cronJob = await client().get<CronJob>(cronJobPath(cronJobName(LAB)));
+    const template = cronJob.spec.jobTemplate.spec.template.spec.containers[0]!;
+    expect(created.metadata.ownerReferences?.[0]).to.include({ kind: "CronJob", name: cronJobName(LAB) });
+    const [container] = created.spec.template.spec.containers;
+    expect(container?.image, "the same image as the backups").to.equal(template.image);
+    const dir = template.args.find((arg) => arg.startsWith("--dir="))!.slice("--dir=".length);
+    expect(container?.args.slice(0, 4)).to.deep.equal([
+      "snapshot",
+      "sync",
+      `--dir=${dir}`,
+      `--lab-cluster=${LAB}`,
+    ]);
+    expect(container?.args.join(" ")).to.match(/--lab-cluster-uid=[0-9a-f-]{36}$/);
   });
 
   it("updates the CronJob when the spec changes and suspends it", async () => {

@@ -8,6 +8,7 @@ import {
   ETCDSNAPSHOT_PLURAL,
   etcdSnapshotSchema,
   type EtcdSnapshot,
+  snapshotSyncArgs,
 } from "../../../operator/api/etcdsnapshot.ts";
 import { LABCLUSTER_PLURAL, labClusterSpecSchema } from "../../../operator/api/labcluster.ts";
 import type { Lab } from "../../lab/config.ts";
@@ -15,7 +16,7 @@ import { StateError, UsageError } from "../../errors.ts";
 import { FileMode, pathExists } from "../../files.ts";
 import { loadKubeConfig } from "../../kube/client.ts";
 import { runProcess } from "../../process.ts";
-import { restoreStamp } from "../node-restore.ts";
+import { restoreStamp, type TrustedSnapshot } from "../node-restore.ts";
 import {
   hostBackupsDir,
   type EtcdBackupOptions,
@@ -199,28 +200,28 @@ export async function simBackupEtcd(
  */
 export async function simRestoreEtcd(
   control: SimControlPlaneControl,
-  snapshot: EtcdSnapshot,
+  snapshot: TrustedSnapshot,
   context: ProviderContext,
 ): Promise<EtcdRestoreResult> {
   const paths = simPaths(context.workDir);
   const etcd = await runningEtcd(context.workDir);
   const spec = await readSpec(paths.spec);
   const dir = hostBackupsDir(context.workDir);
-  const file = join(dir, snapshot.spec.fileName);
+  const file = join(dir, snapshot.record.fileName);
   if (!(await pathExists(file))) {
     throw new StateError(
-      `snapshot ${snapshot.metadata.name} is not in ${dir} (its file ${snapshot.spec.fileName})`,
+      `snapshot ${snapshot.name} is not in ${dir} (its file ${snapshot.record.fileName})`,
       {
         hint: "a sim lab restores the snapshots it saved itself (bootstrap backups lists them)",
       },
     );
   }
   const dataDir = join(paths.cluster, `etcd-restore-${restoreStamp(new Date())}`);
-  context.progress?.("sim", `verifying ${snapshot.metadata.name} and restoring it into ${dataDir}`);
+  context.progress?.("sim", `verifying ${snapshot.name} and restoring it into ${dataDir}`);
   await runAgent(
     [
       "restore",
-      snapshot.metadata.name,
+      snapshot.name,
       `--dir=${dir}`,
       `--etcdutl=${etcdutlOf(spec)}`,
       `--data-dir=${dataDir}`,
@@ -229,7 +230,7 @@ export async function simRestoreEtcd(
       `--initial-cluster=${etcd.initialCluster}`,
     ],
     context,
-    `kubelab-operator snapshot restore ${snapshot.metadata.name}`,
+    `kubelab-operator snapshot restore ${snapshot.name}`,
     SIM_ETCD_TIMEOUTS.restore,
   );
   context.progress?.("sim", "stopping the control plane");
@@ -238,4 +239,33 @@ export async function simRestoreEtcd(
   context.progress?.("sim", `starting the control plane on ${dataDir} (same ports)`);
   await control.start(context);
   return { dataDir, previousDataDir: etcd.dataDir };
+}
+
+/**
+ * Makes the lab's EtcdSnapshot objects match the agent's records in `.kubelab/backups/` (`snapshot sync` on
+ * the host, as the LabCluster's owner): after a restore, etcd holds the objects of the restored moment.
+ */
+export async function simSyncSnapshots(
+  lab: Lab,
+  options: EtcdBackupOptions,
+  context: ProviderContext,
+): Promise<void> {
+  const config = loadKubeConfig(options.kubeconfigPath);
+  const owner = await owningLabCluster(config, options.labCluster);
+  const [, , ...args] = snapshotSyncArgs({
+    dir: hostBackupsDir(context.workDir),
+    labCluster: owner?.name ?? "",
+    ...(owner === undefined ? {} : { labClusterUid: owner.uid }),
+  });
+  await runAgent(
+    [
+      "sync",
+      ...args.filter((arg) => owner !== undefined || !arg.startsWith("--lab-cluster")),
+      `--node=${lab.controlPlane.name}`,
+      `--kubeconfig=${options.kubeconfigPath}`,
+    ],
+    context,
+    "kubelab-operator snapshot sync",
+    SIM_ETCD_TIMEOUTS.save,
+  );
 }

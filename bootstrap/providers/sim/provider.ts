@@ -75,6 +75,10 @@ export class SimProvider implements Provider {
       };
       return simRestoreEtcd(control, snapshot, context);
     },
+    syncSnapshots: async (lab, options, context) => {
+      const { simSyncSnapshots } = await import("./etcd.ts");
+      await simSyncSnapshots(lab, options, context);
+    },
     controlPlaneProcesses: async (context) => {
       const state = await readSupervisorState(simPaths(context.workDir).supervisor);
       if (state === undefined || !supervisorAlive(state, context.workDir)) return [];

@@ -78,7 +78,9 @@ export function addonBundlesStep(input: PlanInput): LabStep {
 /** The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's) or kubeadm made (CoreDNS). */
 function bundles(run: RunContext): { addon: "calico" | "coredns"; objects: readonly KubernetesObject[] }[] {
   return [
-    ...(labCni(run.lab) === "calico" ? [{ addon: "calico" as const, objects: run.appliedCalico().objects }] : []),
+    ...(labCni(run.lab) === "calico"
+      ? [{ addon: "calico" as const, objects: run.appliedCalico().objects }]
+      : []),
     { addon: "coredns" as const, objects: coreDnsObjects(run) },
   ];
 }

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { expect } from "chai";
 import { execa } from "execa";
 
-import { etcdSnapshotSchema } from "../../../operator/api/etcdsnapshot.ts";
+import { RECORD_SCHEMA_VERSION, snapshotRecordSchema } from "../../../operator/api/etcdsnapshot.ts";
 import { loadIntoPodmanNode } from "../../../bootstrap/image/load.ts";
 import { buildKit, type Kit } from "../../../bootstrap/kit/kit.ts";
 import { startKitServer, stopKitServers, type KitServer } from "../../../bootstrap/kit/serve.ts";
@@ -263,7 +263,7 @@ describe("podman provider: kubeadm init and join with the VM scripts", function 
       );
     }
     await kubectl(["create", "namespace", "kept-by-snapshot"]);
-    const fileName = "it-snapshot.db";
+    const fileName = "etcd-20260101-000000-0001.db";
     const etcdctl = join(cacheRoot(), "bin", "v1.36.5", "etcdctl");
     await execa(
       etcdctl,
@@ -280,11 +280,14 @@ describe("podman provider: kubeadm init and join with the VM scripts", function 
     );
     const bytes = await readFile(join(workDir, "backups", fileName));
     await kubectl(["delete", "namespace", "kept-by-snapshot", "--wait=true", "--timeout=120s"]);
-    const snapshot = etcdSnapshotSchema.parse({
-      metadata: { name: "it-snapshot" },
-      spec: {
-        fileName,
-        directory: NODE_BACKUPS_DIR,
+    // What bootstrap restore builds from the agent's record beside the file (readTrustedSnapshot).
+    const snapshot = {
+      name: "etcd-20260101-000000-0001",
+      directory: NODE_BACKUPS_DIR,
+      record: snapshotRecordSchema.parse({
+        schema: RECORD_SCHEMA_VERSION,
+        name: "etcd-20260101-000000-0001",
+        fileName: "etcd-20260101-000000-0001.db",
         node: lab.controlPlane.name,
         createdAt: new Date().toISOString(),
         sizeBytes: bytes.length,
@@ -296,8 +299,15 @@ describe("podman provider: kubeadm init and join with the VM scripts", function 
           revision: 1,
         },
         saveDurationMs: 1,
-      },
-    });
+        verification: {
+          verified: true,
+          method: "TrialRestore",
+          time: new Date().toISOString(),
+          message: "test",
+          durationMs: 1,
+        },
+      }),
+    };
     const restored = await timed("etcd restore", () =>
       restoreLabEtcd(provider, lab, snapshot, providerContext(workDir)),
     );

@@ -70,10 +70,27 @@ describe("etcd/choose-snapshot", () => {
   });
 
   it("the summary names the snapshot, its revision, what is lost and what is kept", () => {
-    const text = restoreSummary("lab1", NEW_VERIFIED);
+    const text = restoreSummary("lab1", {
+      ...NEW_VERIFIED.spec,
+      schema: 1,
+      name: "etcd-new",
+      verification: { verified: true, method: "TrialRestore", time: "t", message: "ok", durationMs: 1 },
+    });
     expect(text).to.contain("etcd-new");
     expect(text).to.contain("revision 42");
     expect(text).to.contain("created or changed since the snapshot is lost");
     expect(text).to.contain("current data directory is kept");
+  });
+
+  it("shows the record's text with control characters escaped: a record cannot move the terminal", () => {
+    const text = restoreSummary("lab1", {
+      ...NEW_VERIFIED.spec,
+      node: "m-k8s\u001b[2J",
+      schema: 1,
+      name: "etcd-new",
+      verification: { verified: true, method: "TrialRestore", time: "t", message: "ok", durationMs: 1 },
+    });
+    expect(text).to.contain("on m-k8s\\x1b[2J");
+    expect(text).not.to.contain("\u001b");
   });
 });
