@@ -13,7 +13,11 @@ import { COMPONENTS } from "../../controlplane/components.ts";
 import { isRunning, killGroup, tailOfFile } from "../../controlplane/process.ts";
 import { CommandError, InterruptedError, UsageError } from "../../errors.ts";
 import { FileMode, pathExists, readTextIfExists, writeFileAtomic } from "../../files.ts";
-import { INSTALLED_KUBEADM_VERSION, renderInitConfiguration } from "../../provision/kubeadm.ts";
+import {
+  INSTALLED_KUBEADM_VERSION,
+  KUBEADM_PATCHES_DIR,
+  renderInitConfiguration,
+} from "../../provision/kubeadm.ts";
 import { abortReason, runProcess } from "../../process.ts";
 import { randomBootstrapToken } from "../../provision/token.ts";
 import type { LocalLab, NodeStatus, Provider, ProviderContext } from "../provider.ts";
@@ -190,6 +194,11 @@ export class SimProvider implements Provider {
     return Promise.reject(noShell(node));
   }
 
+  /** kwok nodes run no containers: the operator runs on the host (local), so there is nothing to load. */
+  loadImage(lab: Lab): Promise<void> {
+    return Promise.reject(noShell(lab.controlPlane));
+  }
+
   ssh(node: LabNode): Promise<number> {
     return Promise.reject(noShell(node));
   }
@@ -306,10 +315,13 @@ export class SimProvider implements Provider {
   ): Promise<void> {
     progress("installing kubeadm-config, kubelet-config and CoreDNS with kubeadm");
     // The token of this config is never registered (upload-config stores the ClusterConfiguration only).
-    const config = renderInitConfiguration(lab, randomBootstrapToken()).replaceAll(
-      INSTALLED_KUBEADM_VERSION,
-      binaries.versions.kubernetes,
-    );
+    // The config names the nodes' patch directory; on the host kubeadm reads an empty one of the lab's instead
+    // (the patches tune the kubelet, which sim nodes do not run).
+    const patches = join(paths.dir, "kubeadm-patches");
+    await mkdir(patches, { recursive: true, mode: 0o700 });
+    const config = renderInitConfiguration(lab, randomBootstrapToken())
+      .replaceAll(INSTALLED_KUBEADM_VERSION, binaries.versions.kubernetes)
+      .replaceAll(KUBEADM_PATCHES_DIR, patches);
     const configPath = join(paths.dir, "kubeadm-init.yaml");
     await writeFileAtomic(configPath, config, FileMode.secret);
     try {

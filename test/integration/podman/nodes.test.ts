@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { execa } from "execa";
 
 import { StateError, StepError } from "../../../bootstrap/errors.ts";
+import { kitServerName } from "../../../bootstrap/kit/serve.ts";
 import { PodmanProvider } from "../../../bootstrap/providers/podman/provider.ts";
 import { ensureLabId, listLabelled } from "../../../bootstrap/providers/podman/objects.ts";
 import { renderPrepareScript } from "../../../bootstrap/provision/prepare.ts";
@@ -125,6 +126,8 @@ describe("podman provider: node containers", function () {
     expect(objects.map((object) => `${object.kind} ${object.name}`).sort()).to.deep.equal([
       `container ${LAB_NAME}-m-k8s`,
       `container ${LAB_NAME}-w1-k8s`,
+      // The offline kit's server, started by createNodes on the lab's network (podman.kit).
+      `container ${kitServerName(LAB_NAME)}`,
       `network kubelab-${LAB_NAME}`,
       `volume ${LAB_NAME}-m-k8s-containerd`,
       `volume ${LAB_NAME}-w1-k8s-containerd`,
