@@ -112,17 +112,39 @@ export function readCrds(): Promise<KubernetesObject[]> {
 export async function operatorManifests(options: {
   readonly image: string;
   readonly withDeployment: boolean;
+  /**
+   * The manifest digest of the image bootstrap built and loaded under `image`'s tag: stamped on the pod
+   * template (OPERATOR_IMAGE_ANNOTATION), so a rebuilt image under the same tag rolls the Deployment.
+   */
+  readonly imageDigest?: string;
 }): Promise<KubernetesObject[]> {
   const objects = await readKustomization(INSTALL_DIRS.manifests, [
     { name: OPERATOR_IMAGE_NAME, ...splitImage(options.image) },
   ]);
-  return objects.filter(
+  const kept = objects.filter(
     (object) =>
       object.kind !== "CustomResourceDefinition" &&
       (options.withDeployment ||
         !(object.kind === "Deployment" && object.metadata?.name === OPERATOR_DEPLOYMENT)),
   );
+  if (options.imageDigest !== undefined) {
+    for (const object of kept) {
+      if (object.kind !== "Deployment" || object.metadata?.name !== OPERATOR_DEPLOYMENT) continue;
+      const template = (
+        object as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }
+      ).spec?.template;
+      if (template === undefined) continue;
+      template.metadata = {
+        ...template.metadata,
+        annotations: { ...template.metadata?.annotations, [OPERATOR_IMAGE_ANNOTATION]: options.imageDigest },
+      };
+    }
+  }
+  return kept;
 }
+
+/** On the operator's pod template: the digest of the image bootstrap loaded into the nodes. */
+export const OPERATOR_IMAGE_ANNOTATION = "kubelab.dev/operator-image-digest";
 
 /** An image reference as kustomize's `images` entry: newName, newTag or digest. */
 export function splitImage(image: string): { newName: string; newTag?: string; digest?: string } {

@@ -196,6 +196,12 @@ export const labFileSchema = z.strictObject({
           "must be an image reference such as registry.example:5000/kubelab-operator:0.1.0",
         )
         .default(DEFAULT_OPERATOR_IMAGE),
+      /**
+       * Build operator.image from this checkout and load it into the nodes (up's operator-image step): the
+       * default, since the image is in no registry. false: the nodes pull operator.image, which a registry
+       * (or lab.yaml's mirrors) must then serve.
+       */
+      build: z.boolean().default(true),
     })
     .prefault({}),
 });

@@ -166,6 +166,13 @@ export interface Provider {
 
   /** Interactive shell or command on a node with the terminal attached; resolves with its exit code. */
   ssh(node: LabNode, command: readonly string[], context: ProviderContext): Promise<number>;
+
+  /**
+   * Imports an OCI image archive into the containerd of `nodes` (namespace k8s.io, digest kept), so their
+   * kubelets find it with imagePullPolicy IfNotPresent: the operator image bootstrap assembles is in no
+   * registry. Through the provider's own channel (ssh stdin, podman exec, kind load), never a shared folder.
+   */
+  loadImage(lab: Lab, archive: string, nodes: readonly LabNode[], context: ProviderContext): Promise<void>;
 }
 
 /**

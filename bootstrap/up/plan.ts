@@ -18,6 +18,7 @@ import {
   crdsStep,
   labClusterReadyStep,
   labClusterStep,
+  operatorImageStep,
   operatorProcessStep,
   operatorStep,
 } from "./steps/operator.ts";
@@ -42,6 +43,7 @@ export const PHASES: readonly StepFactory[] = [
   revokeJoinTokenStep,
   nodesReadyStep,
   crdsStep,
+  operatorImageStep,
   operatorStep,
   operatorProcessStep,
   addonBundlesStep,

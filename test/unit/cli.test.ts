@@ -372,7 +372,7 @@ describe("cli", () => {
       expect(first.stderr).to.contain(
         `error: prepare-nodes on w2-k8s failed: vagrant ssh w2-k8s (prepare-nodes): exited with code 1: swapoff: /swap.img: failed (log: ${log("w2-k8s")})`,
       );
-      expect(first.stdout).to.match(/\[ 3\/17\] run {3}Prepare the nodes/);
+      expect(first.stdout).to.match(/\[ 3\/18\] run {3}Prepare the nodes/);
       expect(first.stdout).to.contain("w2-k8s | FAILED");
       let state = await readState(cwd);
       expect(Object.keys(state.steps)).to.include.members([

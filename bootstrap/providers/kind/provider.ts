@@ -6,6 +6,7 @@ import { caCertHash } from "../../provision/cahash.ts";
 import type { Lab, LabNode } from "../../lab/config.ts";
 import { CommandError, StateError, UsageError } from "../../errors.ts";
 import { FileMode, readTextIfExists, writeFileAtomic } from "../../files.ts";
+import { loadIntoKindCluster } from "../../image/load.ts";
 import { runProcess, type RunProcessOptions } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { randomBootstrapToken, type TokenSource } from "../../provision/token.ts";
@@ -176,6 +177,22 @@ export class KindProvider implements Provider {
     );
     await rm(join(context.workDir, KIND_DIR), { recursive: true, force: true });
     await rm(join(context.workDir, KIND_CONFIG_FILE), { force: true });
+  }
+
+  /** kind loads into every node of the cluster at once: `nodes` are all of them whenever up calls this. */
+  async loadImage(
+    lab: Lab,
+    archive: string,
+    _nodes: readonly LabNode[],
+    context: ProviderContext,
+  ): Promise<void> {
+    context.progress?.(lab.controlPlane.name, `kind load image-archive ${basename(archive)}`);
+    await loadIntoKindCluster(archive, lab.name, {
+      kind: this.#command,
+      workDir: context.workDir,
+      logFile: nodeLogPath(context.workDir, lab.controlPlane.name),
+      signal: context.signal,
+    });
   }
 
   async runScript(

@@ -12,6 +12,7 @@ import { CommandError, StateError, UsageError } from "../../errors.ts";
 import { FileMode } from "../../files.ts";
 import { networksOverlap, parseCidr } from "../../lab/ipv4.ts";
 import { API_SERVER_PORT } from "../../provision/kubeadm.ts";
+import { loadIntoPodmanNode } from "../../image/load.ts";
 import { runProcess, type RunProcessOptions } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { nodeLogPath } from "../../lab/workdir.ts";
@@ -293,6 +294,23 @@ export class PodmanProvider implements Provider {
       );
     }
     await rm(join(context.workDir, "podman"), { recursive: true, force: true });
+  }
+
+  async loadImage(
+    _lab: Lab,
+    archive: string,
+    nodes: readonly LabNode[],
+    context: ProviderContext,
+  ): Promise<void> {
+    for (const node of nodes) {
+      const container = await this.#containerOf(node, context);
+      context.progress?.(node.name, `importing ${basename(archive)} into containerd`);
+      await loadIntoPodmanNode(archive, container, {
+        podman: this.#command,
+        logFile: nodeLogPath(context.workDir, node.name),
+        signal: context.signal,
+      });
+    }
   }
 
   async runScript(

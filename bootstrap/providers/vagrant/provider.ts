@@ -7,6 +7,7 @@ import type { Lab, LabNode } from "../../lab/config.ts";
 import { CommandError, StepError, UsageError } from "../../errors.ts";
 import { pathExists, readTextIfExists, writeFileAtomic } from "../../files.ts";
 import { formatIpv4, parseCidr } from "../../lab/ipv4.ts";
+import { loadIntoVagrantNode } from "../../image/load.ts";
 import { runProcess } from "../../process.ts";
 import { shellQuote } from "../../provision/script.ts";
 import { BACKUPS_DIR_NAME, nodeLogPath } from "../../lab/workdir.ts";
@@ -195,6 +196,23 @@ export class VagrantProvider implements Provider {
         if (record !== undefined && progress !== undefined) context.progress?.(record.target, progress);
       },
     });
+  }
+
+  async loadImage(
+    _lab: Lab,
+    archive: string,
+    nodes: readonly LabNode[],
+    context: ProviderContext,
+  ): Promise<void> {
+    for (const node of nodes) {
+      context.progress?.(node.name, `importing ${basename(archive)} into containerd`);
+      await loadIntoVagrantNode(archive, node.name, {
+        vagrant: this.#command,
+        workDir: context.workDir,
+        logFile: nodeLogPath(context.workDir, node.name),
+        signal: context.signal,
+      });
+    }
   }
 
   async runScript(

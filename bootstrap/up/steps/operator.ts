@@ -9,6 +9,11 @@ import {
   operatorManifests,
   readCrds,
 } from "../../kube/operator-install.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { writeFileAtomic } from "../../files.ts";
+import type { OperatorImage } from "../../image/operator-image.ts";
 import { digestOf } from "../../lab/state.ts";
 import { applyToLab, kubeClient } from "../apply.ts";
 import { providerContext, type LabStep, type PlanInput, type RunContext } from "../step.ts";
@@ -27,6 +32,93 @@ export function crdsStep(): LabStep {
   };
 }
 
+/** What the operator-image step loaded, in `.kubelab/cache/`: the operator step stamps its digest. */
+interface LoadedImage {
+  readonly reference: string;
+  readonly digest: string;
+  readonly nodes: readonly string[];
+}
+
+function loadedImageFile(run: RunContext): string {
+  return join(run.workDir.cacheDir, "operator-image.json");
+}
+
+/** The record of the last load, or undefined; read synchronously because step digests are. */
+function loadedImage(run: RunContext): LoadedImage | undefined {
+  try {
+    return JSON.parse(readFileSync(loadedImageFile(run), "utf8")) as LoadedImage;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One assembly per run: isDone builds (cached, well under a second when nothing changed), run reuses it. */
+const builds = new WeakMap<RunContext, Promise<OperatorImage>>();
+
+function buildOnce(run: RunContext, progress: (line: string) => void): Promise<OperatorImage> {
+  let build = builds.get(run);
+  if (build === undefined) {
+    build = import("../../image/lab-image.ts").then(({ buildLabOperatorImage }) =>
+      buildLabOperatorImage(run.lab, {
+        cacheDir: run.workDir.cacheDir,
+        logFile: join(run.workDir.logsDir, "operator-image.log"),
+        signal: run.signal,
+        onProgress: progress,
+      }),
+    );
+    builds.set(run, build);
+  }
+  return build;
+}
+
+/**
+ * The operator image is in no registry: assembled from this checkout (image/lab-image.ts: the kit's bases on
+ * a kit lab, else the Dockerfile's pinned bases from their registries) and imported into every node's
+ * containerd under operator.image, so the Deployment's pods (IfNotPresent) and the backup Jobs find it.
+ * Done while the nodes hold the image of this checkout: a changed checkout is built and loaded again.
+ */
+export function operatorImageStep(input: PlanInput): LabStep {
+  const skipReason = input.capabilities.localOperator
+    ? `the ${input.providerName} provider runs the operator on the host`
+    : !input.lab.operator.build
+      ? `operator.build is false: the nodes pull ${input.lab.operator.image}`
+      : undefined;
+  return {
+    id: "operator-image",
+    title: `Build the operator image ${input.lab.operator.image} from this checkout and load it into every node`,
+    scope: "lab",
+    ...(skipReason === undefined ? {} : { skipReason }),
+    async isDone(run) {
+      const loaded = loadedImage(run);
+      if (loaded === undefined) return false;
+      const image = await buildOnce(run, (line) => run.logger.info(`operator-image: ${line}`));
+      return (
+        loaded.digest === image.descriptor.digest &&
+        loaded.reference === run.lab.operator.image &&
+        run.lab.nodes.every((node) => loaded.nodes.includes(node.name))
+      );
+    },
+    async run(run, progress) {
+      const image = await buildOnce(run, progress);
+      const mib = (image.layerBytes / 2 ** 20).toFixed(0);
+      progress(`${image.reference} ${image.descriptor.digest} (${mib} MiB of layers)`);
+      await run.provider.loadImage(
+        run.lab,
+        image.archivePath,
+        run.lab.nodes,
+        providerContext(run, (node, line) => progress(`${node}: ${line}`)),
+      );
+      const record: LoadedImage = {
+        reference: run.lab.operator.image,
+        digest: image.descriptor.digest,
+        nodes: run.lab.nodes.map((node) => node.name),
+      };
+      await writeFileAtomic(loadedImageFile(run), `${JSON.stringify(record)}\n`);
+      return `${image.descriptor.digest.slice(0, 19)} on ${run.lab.nodes.length} nodes`;
+    },
+  };
+}
+
 export function operatorStep(input: PlanInput): LabStep {
   const local = input.capabilities.localOperator;
   return {
@@ -35,15 +127,29 @@ export function operatorStep(input: PlanInput): LabStep {
       ? "Apply the operator's namespace, RBAC and Service from manifests/ (no Deployment: it runs locally)"
       : "Install the operator from manifests/ (namespace, RBAC, Deployment of lab.yaml's operator.image)",
     scope: "lab",
-    digest: (run) => digestOf(`${installDigest(INSTALL_DIRS.manifests)} ${run.lab.operator.image} ${local}`),
+    digest: (run) =>
+      digestOf(
+        `${installDigest(INSTALL_DIRS.manifests)} ${run.lab.operator.image} ${local} ${builtDigest(run) ?? ""}`,
+      ),
     async run(run, progress) {
       // kwok "runs" a Deployment's pods without running anything: on such a provider the Deployment is left
       // out rather than scaled to 0, so nothing in the cluster pretends to be an operator.
-      const objects = await operatorManifests({ image: run.lab.operator.image, withDeployment: !local });
+      const imageDigest = builtDigest(run);
+      const objects = await operatorManifests({
+        image: run.lab.operator.image,
+        withDeployment: !local,
+        ...(imageDigest === undefined ? {} : { imageDigest }),
+      });
       await applyToLab(run, "operator", objects, progress);
       return `${objects.length} objects${local ? "" : `, image ${run.lab.operator.image}`}`;
     },
   };
+}
+
+/** The digest of the image bootstrap loaded under operator.image, when it built it. */
+function builtDigest(run: RunContext): string | undefined {
+  const loaded = loadedImage(run);
+  return run.lab.operator.build && loaded?.reference === run.lab.operator.image ? loaded.digest : undefined;
 }
 
 export function operatorProcessStep(input: PlanInput): LabStep {

@@ -8,6 +8,7 @@ import { StateError } from "../../../bootstrap/errors.ts";
 import {
   installDigest,
   INSTALL_DIRS,
+  OPERATOR_IMAGE_ANNOTATION,
   operatorManifests,
   readCrds,
   readKustomization,
@@ -48,6 +49,26 @@ describe("kube/operator-install (crds/ and manifests/ as bootstrap applies them)
       withDeployment: true,
     });
     expect(operatorContainer(pinned).image).to.equal(`kubelab-operator@sha256:${"a".repeat(64)}`);
+  });
+
+  it("stamps the digest of the image bootstrap loaded on the pod template, so a rebuild under the same tag rolls it", async () => {
+    const digest = `sha256:${"b".repeat(64)}`;
+    const objects = await operatorManifests({
+      image: "kubelab-operator:0.1.0",
+      withDeployment: true,
+      imageDigest: digest,
+    });
+    const deployment = objects.find((object) => object.kind === "Deployment") as unknown as {
+      spec: {
+        template: { metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> } };
+      };
+    };
+    expect(deployment.spec.template.metadata?.annotations?.[OPERATOR_IMAGE_ANNOTATION]).to.equal(digest);
+    expect(deployment.spec.template.metadata?.labels, "the template's labels are kept").to.not.deep.equal({});
+    const plain = await operatorManifests({ image: "kubelab-operator:0.1.0", withDeployment: true });
+    const template = (plain.find((object) => object.kind === "Deployment") as unknown as typeof deployment)
+      .spec.template;
+    expect(template.metadata?.annotations?.[OPERATOR_IMAGE_ANNOTATION]).to.equal(undefined);
   });
 
   it("leaves out the CRDs (their own step) and, for a local operator, the Deployment only", async () => {

@@ -17,6 +17,7 @@ const SIMULATED: PlanCapabilities = { shell: false, installsKubernetes: false, l
 /** The steps after the nodes are Ready: the operator and its LabCluster. */
 const OPERATOR_STEPS = [
   "crds",
+  "operator-image",
   "operator",
   "operator-process",
   "addon-bundles",
@@ -90,6 +91,7 @@ describe("up/plan", () => {
       "kube-router": "the lab's CNI is calico (network.cni)",
       "join-workers": "the sim provider sets Kubernetes up itself",
       "revoke-join-token": "the sim provider sets Kubernetes up itself",
+      "operator-image": "the sim provider runs the operator on the host",
     });
     const kept = plan.filter((s) => !s.skipReason).map((s) => s.id);
     expect(kept).to.deep.equal([
@@ -98,7 +100,7 @@ describe("up/plan", () => {
       "fetch-kubeconfig",
       "calico",
       "nodes-ready",
-      ...OPERATOR_STEPS,
+      ...OPERATOR_STEPS.filter((id) => id !== "operator-image"),
     ]);
   });
 

@@ -440,6 +440,7 @@ describe("providers/kind", () => {
         "revoke-join-token": "the kind provider sets Kubernetes up itself",
         "nodes-ready": "runs",
         crds: "runs",
+        "operator-image": "runs",
         operator: "runs",
         "operator-process": "the kind provider runs the operator's Deployment",
         "addon-bundles": "runs",
