@@ -5,6 +5,7 @@ import type { Lab, LabNode } from "../lab/config.ts";
 import { nodeStepKey, type LabState } from "../lab/state.ts";
 import type { WorkDir } from "../lab/workdir.ts";
 import type { CalicoManifest } from "../kube/calico.ts";
+import type { OperatorImage } from "../image/operator-image.ts";
 import type { Logger } from "../log.ts";
 import type { InstallSources } from "../provision/packages.ts";
 import type { TokenSource } from "../provision/token.ts";
@@ -39,6 +40,11 @@ export interface RunContext {
   appliedCalico(): AppliedCalico;
   /** Where install.sh takes packages and images from, its key read once per run (lab/sources.ts). */
   installSources(): InstallSources;
+  /**
+   * The operator image of this checkout, assembled once per run (cached by content: well under a second when
+   * nothing changed); the first caller's `progress` sees the phases.
+   */
+  operatorImage(progress: (line: string) => void): Promise<OperatorImage>;
 }
 
 /** The Calico manifest as the lab applies it: the objects, and the YAML recorded in .kubelab/addons/. */

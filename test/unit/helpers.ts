@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 
 import { LAB_API_VERSION, LAB_KIND, parseLab, type Lab } from "../../bootstrap/lab/config.ts";
 import { silentLogger } from "../../bootstrap/log.ts";
-import { createRunContext } from "../../bootstrap/up/run-context.ts";
+import { createRunContext, type OperatorImageBuilder } from "../../bootstrap/up/run-context.ts";
 import type { RunContext } from "../../bootstrap/up/step.ts";
 import type { Provider } from "../../bootstrap/providers/provider.ts";
 import { LabState } from "../../bootstrap/lab/state.ts";
@@ -174,21 +174,26 @@ export async function testRunContext(options: {
   now?: () => Date;
   tokenSource?: () => string;
   calico?: RunContext["calico"];
+  /** The run's operator image, instead of assembling this checkout's. */
+  operatorImage?: OperatorImageBuilder;
 }): Promise<RunContext> {
   const root = options.root ?? (await tempDir());
-  return createRunContext({
-    lab: options.lab,
-    workDir: workDirAt(root),
-    provider: options.provider ?? ({} as Provider),
-    state: await LabState.load(join(root, "state.json")),
-    logger: silentLogger(),
-    signal: options.signal ?? new AbortController().signal,
-    tokenSource: options.tokenSource ?? (() => FIXED_TOKEN),
-    now: options.now ?? (() => new Date("2030-01-01T00:00:00Z")),
-    calico: options.calico,
-    apiTimeoutMs: 1000,
-    readyTimeoutMs: 1000,
-  });
+  return createRunContext(
+    {
+      lab: options.lab,
+      workDir: workDirAt(root),
+      provider: options.provider ?? ({} as Provider),
+      state: await LabState.load(join(root, "state.json")),
+      logger: silentLogger(),
+      signal: options.signal ?? new AbortController().signal,
+      tokenSource: options.tokenSource ?? (() => FIXED_TOKEN),
+      now: options.now ?? (() => new Date("2030-01-01T00:00:00Z")),
+      calico: options.calico,
+      apiTimeoutMs: 1000,
+      readyTimeoutMs: 1000,
+    },
+    options.operatorImage === undefined ? {} : { operatorImage: options.operatorImage },
+  );
 }
 
 /**

@@ -13,7 +13,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { writeFileAtomic } from "../../files.ts";
-import type { OperatorImage } from "../../image/operator-image.ts";
 import { digestOf } from "../../lab/state.ts";
 import { applyToLab, kubeClient } from "../apply.ts";
 import { providerContext, type LabStep, type PlanInput, type RunContext } from "../step.ts";
@@ -52,25 +51,6 @@ function loadedImage(run: RunContext): LoadedImage | undefined {
   }
 }
 
-/** One assembly per run: isDone builds (cached, well under a second when nothing changed), run reuses it. */
-const builds = new WeakMap<RunContext, Promise<OperatorImage>>();
-
-function buildOnce(run: RunContext, progress: (line: string) => void): Promise<OperatorImage> {
-  let build = builds.get(run);
-  if (build === undefined) {
-    build = import("../../image/lab-image.ts").then(({ buildLabOperatorImage }) =>
-      buildLabOperatorImage(run.lab, {
-        cacheDir: run.workDir.cacheDir,
-        logFile: join(run.workDir.logsDir, "operator-image.log"),
-        signal: run.signal,
-        onProgress: progress,
-      }),
-    );
-    builds.set(run, build);
-  }
-  return build;
-}
-
 /**
  * The operator image is in no registry: assembled from this checkout (image/lab-image.ts: the kit's bases on
  * a kit lab, else the Dockerfile's pinned bases from their registries) and imported into every node's
@@ -91,7 +71,7 @@ export function operatorImageStep(input: PlanInput): LabStep {
     async isDone(run) {
       const loaded = loadedImage(run);
       if (loaded === undefined) return false;
-      const image = await buildOnce(run, (line) => run.logger.info(`operator-image: ${line}`));
+      const image = await run.operatorImage((line) => run.logger.info(`operator-image: ${line}`));
       return (
         loaded.digest === image.descriptor.digest &&
         loaded.reference === run.lab.operator.image &&
@@ -99,7 +79,7 @@ export function operatorImageStep(input: PlanInput): LabStep {
       );
     },
     async run(run, progress) {
-      const image = await buildOnce(run, progress);
+      const image = await run.operatorImage(progress);
       const mib = (image.layerBytes / 2 ** 20).toFixed(0);
       progress(`${image.reference} ${image.descriptor.digest} (${mib} MiB of layers)`);
       await run.provider.loadImage(

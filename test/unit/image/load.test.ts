@@ -5,27 +5,14 @@ import { join } from "node:path";
 import { expect } from "chai";
 
 import { CommandError } from "../../../bootstrap/errors.ts";
-import { writeImage } from "../../../bootstrap/image/image.ts";
-import { writeLayer } from "../../../bootstrap/image/layer.ts";
-import { writeOciArchive } from "../../../bootstrap/image/layout.ts";
 import { CTR_IMPORT, loadIntoKindCluster, loadIntoVagrantNode } from "../../../bootstrap/image/load.ts";
-import { BlobStore } from "../../../bootstrap/image/store.ts";
+import { operatorArchive } from "./archive.ts";
 import { FAKE_VAGRANT_BIN_DIR, tempDir, useFakeVagrantOnPath } from "../helpers.ts";
 import { FAKE_KIND_BIN_DIR, useFakeKindOnPath } from "../providers/fake-kind.ts";
 
 async function archive(dir: string): Promise<{ path: string; digest: string }> {
-  const store = new BlobStore(join(dir, "store"));
-  const layer = await writeLayer(store, [
-    { type: "file", path: "hello", content: Buffer.from("x".repeat(100_000)) },
-  ]);
-  const descriptor = await writeImage(store, {
-    platform: { os: "linux", architecture: "amd64" },
-    layers: [{ layer, createdBy: "test" }],
-    config: { Cmd: ["/hello"] },
-  });
-  const path = join(dir, "operator.tar");
-  await writeOciArchive(path, store, [{ reference: "docker.io/library/kubelab-operator:0.1.0", descriptor }]);
-  return { path, digest: descriptor.digest };
+  const image = await operatorArchive(dir);
+  return { path: image.archivePath, digest: image.descriptor.digest };
 }
 
 describe("image/load", () => {

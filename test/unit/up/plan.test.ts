@@ -10,7 +10,16 @@ import type { PlanCapabilities } from "../../../bootstrap/providers/provider.ts"
 import { VagrantProvider } from "../../../bootstrap/providers/vagrant/provider.ts";
 import { runPlan } from "../../../bootstrap/up/runner.ts";
 import { expectGolden } from "../golden.ts";
-import { FIXED_TOKEN, labOf, testRunContext, useFakeVagrantOnPath, type FakeVagrant } from "../helpers.ts";
+import { CTR_IMPORT } from "../../../bootstrap/image/load.ts";
+import { operatorArchive } from "../image/archive.ts";
+import {
+  FIXED_TOKEN,
+  labOf,
+  tempDir,
+  testRunContext,
+  useFakeVagrantOnPath,
+  type FakeVagrant,
+} from "../helpers.ts";
 
 const VMS: PlanCapabilities = { shell: true, installsKubernetes: true, localOperator: false };
 const SIMULATED: PlanCapabilities = { shell: false, installsKubernetes: false, localOperator: true };
@@ -203,6 +212,49 @@ describe("up/plan", () => {
         (call) => call.argv?.[0] === "upload" && call.argv[2]?.endsWith("token.sh"),
       );
       expect(tokenScripts).to.deep.equal([]);
+    });
+
+    it("operator-image streams the image to every node once: a second up does not, a changed image does", async () => {
+      const root = await tempDir();
+      const first = await operatorArchive(await tempDir(), "a");
+      const second = await operatorArchive(await tempDir(), "b");
+      await writeFile(
+        join(fake.dir, "machines.json"),
+        JSON.stringify(Object.fromEntries(lab.nodes.map((node) => [node.name, "running"]))),
+      );
+      const imports = async () =>
+        (await fake.calls()).filter((call) => call.argv?.[0] === "ssh" && call.argv[3]?.includes("ctr"));
+      const up = async (image: typeof first) =>
+        run(
+          await testRunContext({
+            lab,
+            root,
+            provider: new VagrantProvider(),
+            operatorImage: async () => image,
+          }),
+          ["operator-image"],
+        );
+
+      await up(first);
+      const streamed = (await imports()).map((call) => call.argv);
+      expect(streamed).to.deep.equal(
+        lab.nodes.map((node) => ["ssh", node.name, "-c", `sudo ${CTR_IMPORT.join(" ")}`]),
+      );
+      const sent = await readFile(first.archivePath);
+      for (const node of lab.nodes) {
+        const received = await readFile(join(fake.dir, "imports", `${node.name}-1.tar`));
+        expect(received.equals(sent), node.name).to.equal(true);
+      }
+
+      await up(first);
+      expect(await imports(), "the same image is not streamed again").to.have.length(lab.nodes.length);
+
+      await up(second);
+      expect(await imports(), "a changed image is streamed to every node").to.have.length(
+        2 * lab.nodes.length,
+      );
+      const record = JSON.parse(await readFile(join(root, "cache", "operator-image.json"), "utf8"));
+      expect(record.digest).to.equal(second.descriptor.digest);
     });
 
     it("a worker joining after the token expired gets a fresh token minted on the control plane first", async () => {
