@@ -230,7 +230,7 @@ describe("up/plan", () => {
             lab,
             root,
             provider: new VagrantProvider(),
-            operatorImage: async () => image,
+            operatorImage: () => Promise.resolve(image),
           }),
           ["operator-image"],
         );
@@ -253,7 +253,9 @@ describe("up/plan", () => {
       expect(await imports(), "a changed image is streamed to every node").to.have.length(
         2 * lab.nodes.length,
       );
-      const record = JSON.parse(await readFile(join(root, "cache", "operator-image.json"), "utf8"));
+      const record = JSON.parse(await readFile(join(root, "cache", "operator-image.json"), "utf8")) as {
+        digest: string;
+      };
       expect(record.digest).to.equal(second.descriptor.digest);
     });
 
