@@ -1,7 +1,12 @@
 // `bootstrap restore`: bring the lab's etcd back to a verified snapshot, through the provider, then wait for the nodes.
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import { listBackups, runSnapshotSync } from "../etcd/backup.ts";
-import { loadKubeConfig, readLabCluster, waitForNodesReady } from "../kube/client.ts";
+import {
+  loadKubeConfig,
+  readLabCluster,
+  waitForKubelabResources,
+  waitForNodesReady,
+} from "../kube/client.ts";
 import { labClusterName } from "../kube/labcluster.ts";
 import { chooseSnapshot, LATEST, restoreSummary } from "../etcd/choose-snapshot.ts";
 import { acquireLock } from "../lab/state.ts";
@@ -77,7 +82,13 @@ export async function restore(global: GlobalOptions, options: RestoreOptions, io
           progress: (line) => session.logger.info(line),
         },
       );
-      // etcd now holds the EtcdSnapshot objects of the restored moment: record the files on disk again.
+      // etcd now holds the EtcdSnapshot objects of the restored moment: record the files on disk again, once
+      // the API serves the custom resources again.
+      await waitForKubelabResources(loadKubeConfig(session.workDir.kubeconfigFile), {
+        step: "restore",
+        signal: io.signal,
+        timeoutMs: secondsFromEnv(io.env, "KUBELAB_API_TIMEOUT_SECONDS", 300),
+      });
       const syncOptions = {
         labCluster: labClusterName(lab),
         signal: io.signal,

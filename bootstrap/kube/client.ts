@@ -13,6 +13,7 @@ import {
 } from "@kubernetes/client-node";
 
 import { API_GROUP, API_VERSION } from "../../operator/api/common.ts";
+import { ETCDSNAPSHOT_PLURAL } from "../../operator/api/etcdsnapshot.ts";
 import { LABCLUSTER_PLURAL } from "../../operator/api/labcluster.ts";
 import { InterruptedError, StepError } from "../errors.ts";
 import { readinessOf, waitingLine, type LiveLabCluster } from "./labcluster.ts";
@@ -226,6 +227,30 @@ export async function waitForLabClusterReady(
     () => `LabCluster ${name}`,
     options.step,
     `kubectl describe labcluster ${name} shows the conditions and Events; the operator's log: ${options.operatorLogs}; raise the wait with KUBELAB_READY_TIMEOUT_SECONDS`,
+  );
+}
+
+/**
+ * Waits until the API serves the kubelab.dev resources (LabClusters and EtcdSnapshots) again: after etcd was
+ * restored, nodes are Ready from the watch cache before a custom resource's storage is (429 "storage is
+ * (re)initializing").
+ */
+export async function waitForKubelabResources(
+  config: KubeConfig,
+  options: ApiWaitOptions & { readonly step: string },
+): Promise<void> {
+  const api = config.makeApiClient(CustomObjectsApi);
+  await retryUntil(
+    Date.now() + options.timeoutMs,
+    options,
+    async () => {
+      for (const plural of [LABCLUSTER_PLURAL, ETCDSNAPSHOT_PLURAL]) {
+        await api.listClusterCustomObject({ group: API_GROUP, version: API_VERSION, plural, limit: 1 });
+      }
+    },
+    isTransient,
+    () => "the kubelab.dev resources",
+    options.step,
   );
 }
 
