@@ -1,9 +1,10 @@
 // End to end through the real CLI: a lab comes up with the operator, heals its addons, reports a silent node, and is backed up, restored and torn down.
-import { readdir, readFile, mkdtemp, rm } from "node:fs/promises";
+import { readdir, readFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   AppsV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
@@ -12,7 +13,11 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { expect } from "chai";
+import { execa } from "execa";
+import { parseDocument } from "yaml";
 
+import { buildKit } from "../../bootstrap/kit/kit.ts";
+import { OPERATOR_IMAGE_ANNOTATION } from "../../bootstrap/kube/operator-install.ts";
 import { KWOK_MANAGED, KWOK_NODE_LABEL, KWOK_SILENCED } from "../../bootstrap/controlplane/kwok.ts";
 import { API_GROUP as GROUP, API_VERSION as VERSION } from "../../operator/api/common.ts";
 import { ETCDSNAPSHOT_PLURAL, type EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
@@ -21,11 +26,41 @@ import { waitFor } from "../envtest/index.ts";
 import { REPO, runBootstrap } from "../unit/helpers.ts";
 
 /**
- * Which provider makes the lab: `sim` (default; runs anywhere with the envtest binaries), `kind` (needs Docker
- * and the kind CLI) or `vagrant` (needs VirtualBox). The suite only talks to the lab through the CLI and the
- * lab's kubeconfig, so it is the same scenario on each.
+ * Which provider makes the lab: `sim` (default; runs anywhere with the envtest binaries), `podman` (real
+ * kubeadm nodes in systemd containers, fed by the offline kit: root, podman and the kit's build inputs),
+ * `kind` (needs Docker and the kind CLI) or `vagrant` (needs VirtualBox). The suite talks to the lab through
+ * the CLI and the lab's kubeconfig, so it is the same scenario on each; what only real nodes can show
+ * (workloads across nodes, the operator's Deployment) is added on the providers that have them.
  */
 const PROVIDER = process.env.KUBELAB_E2E_PROVIDER ?? "sim";
+/** Real nodes: a kubelet, containerd and a pod network on every node. */
+const REAL_NODES = PROVIDER !== "sim";
+/** The podman lab: 1 control plane + 2 workers, kube-router from the kit, a lab name of its own. */
+const PODMAN_LAB = { name: "e2e-podman", workers: 2 };
+/** Nodes the lab has: the defaults (1 + 3 workers), or the podman lab's. */
+const NODES = PROVIDER === "podman" ? 1 + PODMAN_LAB.workers : 4;
+/** The CNI the lab runs, its DaemonSet, its LabCluster addon and condition. */
+/** The operator's namespace. */
+const OPERATOR_NS = "kubelab-system";
+/** An HTTP server answering every request with the pod's name (its hostname). */
+const ECHO_SERVER = `require("node:http").createServer((_, res) => res.end(require("node:os").hostname())).listen(8080)`;
+/** Fetches each of $TARGETS (retrying for a while), printing "URL ANSWER" per line; exits 1 if one fails. */
+const PROBE = `
+(async () => {
+  for (const url of process.env.TARGETS.split(" ")) {
+    let answer;
+    for (let attempt = 0; attempt < 60 && answer === undefined; attempt++) {
+      try { answer = await (await fetch(url, { signal: AbortSignal.timeout(3000) })).text(); }
+      catch (error) { console.error(url, String(error)); await new Promise((r) => setTimeout(r, 1000)); }
+    }
+    if (answer === undefined) process.exit(1);
+    console.log(url, answer);
+  }
+})();`;
+const CNI =
+  PROVIDER === "podman"
+    ? { daemonSet: "kube-router", addon: "kube-router", condition: "KubeRouterHealthy" }
+    : { daemonSet: "calico-node", addon: "calico", condition: "CalicoHealthy" };
 /** The Calico manifest for labs without internet; the sim lab uses our fixture of the real manifest's size. */
 const CALICO_MANIFEST =
   process.env.KUBELAB_E2E_CALICO_MANIFEST ??
@@ -162,6 +197,46 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     expect(result.exitCode, result.output).to.equal(0);
   };
 
+  /** The operator Deployment's image: on real nodes, the one bootstrap built and loaded into each. */
+  const operatorImage = async (): Promise<string> => {
+    const deployment = await config
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ namespace: OPERATOR_NS, name: "kubelab-operator" });
+    return deployment.spec?.template.spec?.containers[0]?.image ?? "";
+  };
+
+  /** The podman objects labelled with the lab (containers, volumes, networks), as "kind name". */
+  const podmanObjectsOfLab = async (): Promise<string[]> => {
+    const objects: string[] = [];
+    for (const kind of ["container", "volume", "network"]) {
+      const list = kind === "container" ? ["ps", "-a"] : [kind, "ls"];
+      const format = kind === "container" ? "{{.Names}}" : "{{.Name}}";
+      const { stdout } = await execa("podman", [
+        ...list,
+        "--filter",
+        `label=kubelab.dev/lab=${PODMAN_LAB.name}`,
+        "--format",
+        format,
+      ]);
+      objects.push(
+        ...stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((name) => `${kind} ${name}`),
+      );
+    }
+    return objects;
+  };
+
+  /** The host's cgroup mount points: podman's host prep adds v1 hierarchies and `down` removes them. */
+  const cgroupMounts = async (): Promise<string[]> =>
+    (await readFile("/proc/self/mountinfo", "utf8"))
+      .split("\n")
+      .map((line) => line.split(" ")[4] ?? "")
+      .filter((mountPoint) => mountPoint.startsWith("/sys/fs/cgroup/"))
+      .sort();
+  let cgroupMountsBefore: string[] = [];
+
   /** Pids of the processes whose command line names the lab's directory (the sim lab runs them locally). */
   const processesOfLab = async (): Promise<number[]> => {
     const pids: number[] = [];
@@ -178,6 +253,16 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     workDir = join(lab, ".kubelab");
     const init = await bootstrap(["init"]);
     expect(init.exitCode, init.output).to.equal(0);
+    if (PROVIDER === "podman") {
+      // The kit feeds the nodes (cached after its first build: the podman integration suites build it too).
+      await buildKit({});
+      cgroupMountsBefore = await cgroupMounts();
+      const file = join(lab, "lab.yaml");
+      const document = parseDocument(await readFile(file, "utf8"));
+      document.set("name", PODMAN_LAB.name);
+      document.setIn(["workers", "count"], PODMAN_LAB.workers);
+      await writeFile(file, document.toString());
+    }
   });
 
   after(async () => {
@@ -196,9 +281,9 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     config = new KubeConfig();
     config.loadFromFile(join(workDir, "kubeconfig"));
     const cluster = await waitReady("the LabCluster to be Ready", 120_000);
-    expect(cluster.status?.readyNodes).to.equal(4);
-    expect(cluster.status?.expectedNodes).to.equal(4);
-    for (const type of ["NodesHealthy", "CalicoHealthy", "CoreDNSHealthy"]) {
+    expect(cluster.status?.readyNodes).to.equal(NODES);
+    expect(cluster.status?.expectedNodes).to.equal(NODES);
+    for (const type of ["NodesHealthy", CNI.condition, "CoreDNSHealthy"]) {
       expect(condition(cluster, type)?.status, type).to.equal("True");
     }
     expect(up.output, "the summary names the kubeconfig").to.contain(join(workDir, "kubeconfig"));
@@ -208,16 +293,160 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     expect(again.output.toLowerCase()).to.contain("nothing to do");
   });
 
-  it("re-creates the coredns Deployment and the calico-node DaemonSet after they are deleted, with an Event each", async () => {
+  if (REAL_NODES) {
+    it("runs pods on every worker: pod to pod across nodes, a ClusterIP Service, CoreDNS resolving its name", async () => {
+      const core = config.makeApiClient(CoreV1Api);
+      const apps = config.makeApiClient(AppsV1Api);
+      const namespace = "e2e-net";
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      const image = await operatorImage();
+      const labels = { app: "echo" };
+      // The operator's image is on every node (bootstrap loaded it): its Node answers HTTP with the pod's name.
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: { name: "echo" },
+          spec: {
+            replicas: NODES - 1,
+            selector: { matchLabels: labels },
+            template: {
+              metadata: { labels },
+              spec: {
+                affinity: {
+                  podAntiAffinity: {
+                    requiredDuringSchedulingIgnoredDuringExecution: [
+                      { labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" },
+                    ],
+                  },
+                },
+                containers: [
+                  {
+                    name: "echo",
+                    image,
+                    command: ["/nodejs/bin/node", "-e", ECHO_SERVER],
+                    ports: [{ containerPort: 8080 }],
+                    readinessProbe: { httpGet: { path: "/", port: 8080 }, periodSeconds: 1 },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      });
+      await core.createNamespacedService({
+        namespace,
+        body: {
+          metadata: { name: "echo" },
+          spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+        },
+      });
+      const pods = await waitFor(
+        "an echo pod Ready on each worker",
+        async () => {
+          const list = (await core.listNamespacedPod({ namespace, labelSelector: "app=echo" })).items;
+          const ready = list.filter((pod) =>
+            pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+          );
+          return ready.length === NODES - 1 ? ready : undefined;
+        },
+        { timeoutMs: 300_000, intervalMs: 1000 },
+      );
+      const nodes = pods.map((pod) => pod.spec?.nodeName).sort();
+      expect(nodes).to.deep.equal(
+        Array.from({ length: NODES - 1 }, (_, index) => `w${index + 1}-k8s`),
+        "one pod per worker",
+      );
+      // The probe runs on w1: the pod on w2 is across nodes, the Service name goes through CoreDNS.
+      const remote = pods.find((pod) => pod.spec?.nodeName !== "w1-k8s")!;
+      const targets = [`http://${remote.status?.podIP}:8080/`, `http://echo.${namespace}.svc.cluster.local/`];
+      await core.createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { name: "probe" },
+          spec: {
+            nodeName: "w1-k8s",
+            restartPolicy: "Never",
+            containers: [
+              {
+                name: "probe",
+                image,
+                command: ["/nodejs/bin/node", "-e", PROBE],
+                env: [{ name: "TARGETS", value: targets.join(" ") }],
+              },
+            ],
+          },
+        },
+      });
+      const phase = await waitFor(
+        "the probe pod to finish",
+        async () => {
+          const pod = await core.readNamespacedPod({ namespace, name: "probe" });
+          return ["Succeeded", "Failed"].includes(pod.status?.phase ?? "") ? pod.status?.phase : undefined;
+        },
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+      const log = await core.readNamespacedPodLog({ namespace, name: "probe" });
+      expect(phase, log).to.equal("Succeeded");
+      const answers = new Map(
+        log
+          .trim()
+          .split("\n")
+          .map((line) => line.split(" ") as [string, string]),
+      );
+      expect(answers.get(targets[0]!), log).to.equal(remote.metadata?.name);
+      expect(
+        pods.map((pod) => pod.metadata?.name),
+        log,
+      ).to.include(answers.get(targets[1]!));
+      await core.deleteNamespace({ name: namespace });
+    });
+
+    it("runs the operator's Deployment 2/2 from the image bootstrap built and loaded, with one leader", async () => {
+      const apps = config.makeApiClient(AppsV1Api);
+      const deployment = await waitFor(
+        "the operator Deployment 2/2 available",
+        async () => {
+          const current = await apps.readNamespacedDeployment({
+            namespace: OPERATOR_NS,
+            name: "kubelab-operator",
+          });
+          return current.status?.availableReplicas === 2 ? current : undefined;
+        },
+        { timeoutMs: 300_000, intervalMs: 1000 },
+      );
+      const loaded = JSON.parse(await readFile(join(workDir, "cache", "operator-image.json"), "utf8")) as {
+        digest: string;
+        nodes: string[];
+      };
+      expect(deployment.spec?.template.metadata?.annotations?.[OPERATOR_IMAGE_ANNOTATION]).to.equal(
+        loaded.digest,
+      );
+      expect(loaded.nodes.length).to.equal(NODES);
+      const pods = (
+        await config.makeApiClient(CoreV1Api).listNamespacedPod({
+          namespace: OPERATOR_NS,
+          labelSelector: "app.kubernetes.io/name=kubelab-operator",
+        })
+      ).items.filter((pod) => pod.status?.phase === "Running");
+      expect(pods).to.have.length(2);
+      const lease = await config
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ namespace: OPERATOR_NS, name: "kubelab-operator" });
+      expect(pods.map((pod) => pod.metadata?.name)).to.include(lease.spec?.holderIdentity?.split("_")[0]);
+    });
+  }
+
+  it(`re-creates the coredns Deployment and the ${CNI.daemonSet} DaemonSet after they are deleted, with an Event each`, async () => {
     const name = (await theLabCluster()).metadata.name;
     await deleteAndExpectRestore("Deployment", "coredns", name);
-    await deleteAndExpectRestore("DaemonSet", "calico-node", name);
+    await deleteAndExpectRestore("DaemonSet", CNI.daemonSet, name);
     // The status counts each restore; Ready may still be the one from before the deletes, so wait for both.
     await waitFor(
       "status to count the restores of both addons",
       async () => {
         const addons = (await theLabCluster()).status?.addons;
-        return (addons?.coredns?.restores ?? 0) > 0 && (addons?.calico?.restores ?? 0) > 0;
+        const cni = (addons as Record<string, { restores?: number } | undefined> | undefined)?.[CNI.addon];
+        return (addons?.coredns?.restores ?? 0) > 0 && (cni?.restores ?? 0) > 0;
       },
       { timeoutMs: 60_000, intervalMs: 500 },
     );
@@ -245,7 +474,7 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
       await setHeartbeats(SILENCED_NODE, true);
     }
     const back = await waitReady(`the LabCluster to be Ready with ${SILENCED_NODE} back`, 180_000);
-    expect(back.status?.readyNodes).to.equal(4);
+    expect(back.status?.readyNodes).to.equal(NODES);
   });
 
   it("`bootstrap backup` records a verified EtcdSnapshot, and `bootstrap restore --snapshot latest --yes` brings back a namespace deleted after it", async () => {
@@ -270,6 +499,21 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     const snapshot = snapshots[0]!;
     expect(snapshot.status?.verification?.verified, JSON.stringify(snapshot.status)).to.equal(true);
     expect(backup.output).to.contain(snapshot.metadata.name);
+    if (REAL_NODES) {
+      // The CronJob's Job ran the operator's image on the control plane (etcd's client certificates are there).
+      const image = await operatorImage();
+      const jobPods = (await core.listNamespacedPod({ namespace: "kube-system", labelSelector: "job-name" }))
+        .items;
+      expect(
+        jobPods.some(
+          (pod) =>
+            pod.spec?.nodeName === "m-k8s" &&
+            pod.status?.phase === "Succeeded" &&
+            pod.spec.containers.every((container) => container.image === image),
+        ),
+        JSON.stringify(jobPods.map((pod) => [pod.metadata?.name, pod.spec?.nodeName, pod.status?.phase])),
+      ).to.equal(true);
+    }
     const list = await bootstrap(["backups"]);
     expect(list.exitCode, list.output).to.equal(0);
     expect(list.output).to.contain(snapshot.metadata.name);
@@ -304,9 +548,17 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
       // The supervisor, etcd, kube-apiserver, controller-manager, scheduler, kwok and the operator.
       expect(labProcesses.length, "the sim lab's local processes").to.be.at.least(7);
     }
+    if (PROVIDER === "podman") expect(await podmanObjectsOfLab()).to.not.deep.equal([]);
     const down = await bootstrap(["down", "--yes"]);
     expect(down.exitCode, down.output).to.equal(0);
     expect(await processesOfLab(), "processes of the lab still running").to.deep.equal([]);
+    if (PROVIDER === "podman") {
+      expect(await podmanObjectsOfLab(), "podman objects of the lab").to.deep.equal([]);
+      expect(
+        await cgroupMounts(),
+        "the host's cgroup mounts, as before the lab (host prep undone)",
+      ).to.deep.equal(cgroupMountsBefore);
+    }
 
     const status = await bootstrap(["status"]);
     expect(status.output).to.not.match(/\bkwok \(supervisor|\brunning\b/);

@@ -59,7 +59,12 @@ export async function currentFiles(run: RunContext) {
 export function createNodesStep(input: PlanInput): NodeStep {
   return {
     id: "create-nodes",
-    title: input.capabilities.shell ? "Create and start the VMs" : "Create the nodes",
+    title:
+      input.providerName === "vagrant"
+        ? "Create and start the VMs"
+        : input.providerName === "podman"
+          ? "Create and start the node containers (systemd, on the lab's internal network)"
+          : "Create the nodes",
     scope: "node",
     nodes: input.lab.nodes,
     concurrency: 1,
