@@ -80,7 +80,14 @@ export async function up(global: GlobalOptions, options: UpOptions, io: CommandI
           : undefined;
       if (calico !== undefined) session.logger.debug(`Calico manifest: ${calico.origin}`);
       const started = Date.now();
-      const summary = await runPlan(plan, createRunContext({ ...inputs, calico }), createReporter(io.stdout));
+      const run = createRunContext({ ...inputs, calico });
+      // The operator image needs no node: its assembly (a minute cold, CPU-bound) overlaps the nodes' creation and
+      // kubeadm instead of following them. One assembly per run: the operator-image step awaits this one and
+      // reports its failure (a failed assembly is not remembered, so the step tries again).
+      if (plan.some((step) => step.id === "operator-image" && step.skipReason === undefined)) {
+        run.operatorImage((line) => session.logger.info(`operator-image: ${line}`)).catch(() => undefined);
+      }
+      const summary = await runPlan(plan, run, createReporter(io.stdout));
       // Absolute: the export line works from any directory it is pasted in.
       const kubeconfig = session.workDir.kubeconfigFile;
       io.stdout.write(
