@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
 
-import { OPERATOR_NAMESPACE } from "../../../operator/api/addons/bundle.ts";
+import { OPERATOR_NAMESPACE, type AddonName } from "../../../operator/api/addons/bundle.ts";
 import { renderCoreDns } from "../../../operator/api/addons/coredns.ts";
 import { writeFileAtomic } from "../../files.ts";
 import { KUBE_ROUTER_VERSION, renderKubeRouter, renderKubeRouterManifest } from "../../kube/kube-router.ts";
@@ -56,10 +56,10 @@ export function kubeRouterStep(input: PlanInput): LabStep {
 }
 
 export function addonBundlesStep(input: PlanInput): LabStep {
-  const calico = labCni(input.lab) === "calico";
+  const cni = labCni(input.lab) === "calico" ? "Calico" : "kube-router";
   return {
     id: "addon-bundles",
-    title: `Write the ${calico ? "Calico and CoreDNS addon bundles" : "CoreDNS addon bundle"} the operator restores from (${OPERATOR_NAMESPACE})`,
+    title: `Write the ${cni} and CoreDNS addon bundles the operator restores from (${OPERATOR_NAMESPACE})`,
     scope: "lab",
     digest: (run) => digestOf(JSON.stringify(bundles(run))),
     async run(run, progress) {
@@ -75,14 +75,16 @@ export function addonBundlesStep(input: PlanInput): LabStep {
   };
 }
 
-/** The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's) or kubeadm made (CoreDNS). */
-function bundles(run: RunContext): { addon: "calico" | "coredns"; objects: readonly KubernetesObject[] }[] {
-  return [
-    ...(labCni(run.lab) === "calico"
-      ? [{ addon: "calico" as const, objects: run.appliedCalico().objects }]
-      : []),
-    { addon: "coredns" as const, objects: coreDnsObjects(run) },
-  ];
+/**
+ * The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's: Calico's or kube-router's,
+ * never both) or kubeadm made (CoreDNS).
+ */
+function bundles(run: RunContext): { addon: AddonName; objects: readonly KubernetesObject[] }[] {
+  const cni: { addon: Cni; objects: readonly KubernetesObject[] } =
+    labCni(run.lab) === "calico"
+      ? { addon: "calico", objects: run.appliedCalico().objects }
+      : { addon: "kube-router", objects: renderKubeRouter(run.lab) };
+  return [cni, { addon: "coredns", objects: coreDnsObjects(run) }];
 }
 
 /**
