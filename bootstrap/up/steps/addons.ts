@@ -61,15 +61,19 @@ export function addonBundlesStep(input: PlanInput): LabStep {
     id: "addon-bundles",
     title: `Write the ${cni} and CoreDNS addon bundles the operator restores from (${OPERATOR_NAMESPACE})`,
     scope: "lab",
-    digest: (run) => digestOf(JSON.stringify(bundles(run))),
+    digest: (run) => digestOf(JSON.stringify(labAddonBundles(run))),
     async run(run, progress) {
       const { writeAddonBundles } = await import("../../kube/addon-bundles.ts");
       const { loadKubeConfig } = await kubeClient();
-      const written = await writeAddonBundles(loadKubeConfig(run.workDir.kubeconfigFile), bundles(run), {
-        signal: run.signal,
-        timeoutMs: run.apiTimeoutMs,
-        progress: (line) => progress(line),
-      });
+      const written = await writeAddonBundles(
+        loadKubeConfig(run.workDir.kubeconfigFile),
+        labAddonBundles(run),
+        {
+          signal: run.signal,
+          timeoutMs: run.apiTimeoutMs,
+          progress: (line) => progress(line),
+        },
+      );
       return written.map((bundle) => `${bundle.addon} ${bundle.objects} objects`).join(", ");
     },
   };
@@ -79,7 +83,9 @@ export function addonBundlesStep(input: PlanInput): LabStep {
  * The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's: Calico's or kube-router's,
  * never both) or kubeadm made (CoreDNS).
  */
-function bundles(run: RunContext): { addon: AddonName; objects: readonly KubernetesObject[] }[] {
+export function labAddonBundles(
+  run: Pick<RunContext, "lab" | "appliedCalico">,
+): { addon: AddonName; objects: readonly KubernetesObject[] }[] {
   const cni: { addon: Cni; objects: readonly KubernetesObject[] } =
     labCni(run.lab) === "calico"
       ? { addon: "calico", objects: run.appliedCalico().objects }
@@ -91,6 +97,6 @@ function bundles(run: RunContext): { addon: AddonName; objects: readonly Kuberne
  * kubeadm's CoreDNS objects for the lab (service subnet and DNS domain from lab.yaml, kubeadm's image): what
  * `kubeadm init` created, which is what the CoreDNS bundle must hold.
  */
-function coreDnsObjects(run: RunContext): KubernetesObject[] {
+function coreDnsObjects(run: Pick<RunContext, "lab">): KubernetesObject[] {
   return renderCoreDns({ serviceSubnet: run.lab.network.serviceCidr, dnsDomain: run.lab.network.dnsDomain });
 }
