@@ -7,71 +7,33 @@ import { renderKubeRouter } from "../../bootstrap/kube/kube-router.ts";
 import { labOf } from "../unit/helpers.ts";
 import { waitFor } from "../envtest/index.ts";
 import {
-  applyAsBootstrap,
+  addonRestoreHooks,
   coreDnsObjects,
   deleteAndWaitRestored,
-  deleteBundles,
-  deleteObjects,
   titleOf,
   waitWorkloadsAvailable,
-  writeBundles,
 } from "./addons-fixtures.ts";
-import {
-  applyLabCluster,
-  deleteLabCluster,
-  installCrds,
-  labClusterStatus,
-  startOperator,
-  type RunningOperator,
-} from "./operator/helpers.ts";
+import { labClusterStatus, waitLabClusterCondition } from "./operator/helpers.ts";
 
 const LAB = "kube-router";
 /** What bootstrap applies on a kube-router lab, and bundles. */
 const kubeRouter = renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[];
 const daemonSet = kubeRouter.find((object) => object.kind === "DaemonSet")!;
-let coredns: BundleObject[] = [];
 
-async function condition(type: string) {
-  return (await labClusterStatus(LAB)).conditions?.find((entry) => entry.type === type);
-}
-
-async function waitCondition(type: string, status: string, timeoutMs = 30_000) {
-  return waitFor(
-    `${type}=${status}`,
-    async () => {
-      const found = await condition(type);
-      return found?.status === status ? found : undefined;
-    },
-    { timeoutMs },
-  );
-}
+const waitCondition = (type: string, status: string, timeoutMs?: number) =>
+  waitLabClusterCondition(LAB, type, status, timeoutMs);
 
 describe("kube-router restoration on a real control plane (spec.cni: kube-router)", function () {
   this.timeout(120_000);
-  let operator: RunningOperator | undefined;
-
-  before(async function () {
-    this.timeout(300_000);
-    coredns = coreDnsObjects();
-    await installCrds();
-    // What `bootstrap up` does on a kube-router lab: kube-router applied, its bundle and CoreDNS's written.
-    await applyAsBootstrap([...kubeRouter, ...coredns]);
-    await writeBundles([
+  // What `bootstrap up` does on a kube-router lab: kube-router applied, its bundle and CoreDNS's written.
+  addonRestoreHooks({
+    lab: LAB,
+    spec: { cni: "kube-router" },
+    bundles: () => [
       { addon: "kube-router", objects: kubeRouter },
-      { addon: "coredns", objects: coredns },
-    ]);
-    await waitWorkloadsAvailable([...kubeRouter, ...coredns]);
-    await applyLabCluster(LAB, { cni: "kube-router" });
-    operator = startOperator("kube-router");
-    await waitCondition("KubeRouterHealthy", "True", 60_000);
-  });
-
-  after(async function () {
-    this.timeout(300_000);
-    await operator?.stop();
-    await deleteLabCluster(LAB);
-    await deleteBundles();
-    await deleteObjects([...kubeRouter, ...coredns]);
+      { addon: "coredns", objects: coreDnsObjects() },
+    ],
+    healthy: ["KubeRouterHealthy"],
   });
 
   it("is Ready without Calico: CalicoHealthy is not reported, status.addons holds kube-router's bundle", async () => {
