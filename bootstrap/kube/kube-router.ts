@@ -4,6 +4,7 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 
+import { KUBE_ROUTER_NAMESPACE, KubeRouterNames } from "../../operator/api/addons/kube-router.ts";
 import { KIT_VERSIONS } from "../kit/versions.ts";
 import type { Lab } from "../lab/config.ts";
 
@@ -11,9 +12,11 @@ import type { Lab } from "../lab/config.ts";
 export const KUBE_ROUTER_VERSION = KIT_VERSIONS.kubeRouter;
 export const KUBE_ROUTER_IMAGE = `docker.io/cloudnativelabs/kube-router:${KUBE_ROUTER_VERSION}`;
 
-const NAMESPACE = "kube-system";
-const NAME = "kube-router";
-const LABELS = { "k8s-app": NAME, tier: "node" };
+// The names are the operator's catalog's (operator/api/addons/kube-router.ts): what is applied here is what
+// the operator may restore from the kube-router bundle.
+const NAMESPACE = KUBE_ROUTER_NAMESPACE;
+const NAMES = KubeRouterNames;
+const LABELS = { "k8s-app": "kube-router", tier: "node" };
 /** Where kube-router reads and completes the CNI configuration (it fills in the node's pod CIDR). */
 const CNI_CONF = "/etc/cni/net.d/10-kuberouter.conflist";
 
@@ -54,12 +57,12 @@ export function renderKubeRouter(_lab: Lab): KubernetesObject[] {
   const serviceAccount = {
     apiVersion: "v1",
     kind: "ServiceAccount",
-    metadata: { name: NAME, namespace: NAMESPACE },
+    metadata: { name: NAMES.serviceAccount, namespace: NAMESPACE },
   };
   const clusterRole = {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
-    metadata: { name: NAME },
+    metadata: { name: NAMES.clusterRole },
     rules: [
       {
         apiGroups: [""],
@@ -73,27 +76,27 @@ export function renderKubeRouter(_lab: Lab): KubernetesObject[] {
   const clusterRoleBinding = {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRoleBinding",
-    metadata: { name: NAME },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAME },
-    subjects: [{ kind: "ServiceAccount", name: NAME, namespace: NAMESPACE }],
+    metadata: { name: NAMES.clusterRoleBinding },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAMES.clusterRole },
+    subjects: [{ kind: "ServiceAccount", name: NAMES.serviceAccount, namespace: NAMESPACE }],
   };
   const configMap = {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "kube-router-cfg", namespace: NAMESPACE, labels: LABELS },
+    metadata: { name: NAMES.configMap, namespace: NAMESPACE, labels: LABELS },
     data: { "cni-conf.json": cniConfiguration() },
   };
   const daemonSet = {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
-    metadata: { name: NAME, namespace: NAMESPACE, labels: LABELS },
+    metadata: { name: NAMES.daemonSet, namespace: NAMESPACE, labels: LABELS },
     spec: {
       selector: { matchLabels: LABELS },
       template: {
         metadata: { labels: LABELS },
         spec: {
           priorityClassName: "system-node-critical",
-          serviceAccountName: NAME,
+          serviceAccountName: NAMES.serviceAccount,
           hostNetwork: true,
           tolerations: [{ operator: "Exists" }],
           initContainers: [
@@ -115,7 +118,7 @@ export function renderKubeRouter(_lab: Lab): KubernetesObject[] {
           ],
           containers: [
             {
-              name: NAME,
+              name: "kube-router",
               image: KUBE_ROUTER_IMAGE,
               imagePullPolicy: "IfNotPresent",
               args: [
@@ -146,7 +149,7 @@ export function renderKubeRouter(_lab: Lab): KubernetesObject[] {
             // A node container has no /lib/modules (its kernel's modules are built in): created empty there.
             { name: "lib-modules", hostPath: { path: "/lib/modules", type: "DirectoryOrCreate" } },
             { name: "cni-conf-dir", hostPath: { path: "/etc/cni/net.d", type: "DirectoryOrCreate" } },
-            { name: "kube-router-cfg", configMap: { name: "kube-router-cfg" } },
+            { name: "kube-router-cfg", configMap: { name: NAMES.configMap } },
             { name: "xtables-lock", hostPath: { path: "/run/xtables.lock", type: "FileOrCreate" } },
           ],
         },

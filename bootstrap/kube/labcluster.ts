@@ -6,10 +6,11 @@ import {
   INFORMATIONAL_CONDITIONS,
   LABCLUSTER_API_VERSION,
   LABCLUSTER_KIND,
+  type Cni,
   type LabClusterSpecInput,
   type LabClusterStatus,
 } from "../../operator/api/labcluster.ts";
-import type { Lab } from "../lab/config.ts";
+import { labCni, type Lab } from "../lab/config.ts";
 
 /** The LabCluster bootstrap applies: what lab.yaml decides, nothing more. */
 interface LabClusterObject {
@@ -22,7 +23,10 @@ interface LabClusterObject {
 /** A LabCluster as read from the API server (only what bootstrap shows). */
 export interface LiveLabCluster {
   readonly metadata?: { readonly name?: string; readonly generation?: number };
-  readonly spec?: { readonly etcdBackup?: { readonly schedule?: string; readonly suspend?: boolean } };
+  readonly spec?: {
+    readonly cni?: Cni;
+    readonly etcdBackup?: { readonly schedule?: string; readonly suspend?: boolean };
+  };
   readonly status?: LabClusterStatus;
 }
 
@@ -32,8 +36,8 @@ export function labClusterName(lab: Pick<Lab, "name">): string {
 }
 
 /**
- * The LabCluster for a lab: every node with its role, and the backup schedule and retention of lab.yaml.
- * Everything else (node health, remediation, addon modes, backup hostPath) is left to the CRD's defaults
+ * The LabCluster for a lab: its CNI (labCni: the one the operator guards, set even when it is the default),
+ * every node with its role, and the backup schedule and retention of lab.yaml. Everything else (node health, remediation, addon modes, backup hostPath) is left to the CRD's defaults
  * and to the user: bootstrap applies with server-side apply and owns only these fields, so a
  * `kubectl edit labcluster` of the others survives the next `up`.
  */
@@ -46,6 +50,7 @@ export function labClusterFor(lab: Lab): LabClusterObject {
       labels: { "app.kubernetes.io/part-of": "kubelab", "app.kubernetes.io/managed-by": "kubelab-bootstrap" },
     },
     spec: {
+      cni: labCni(lab),
       nodes: { expected: lab.nodes.map((node) => ({ name: node.name, role: node.role })) },
       etcdBackup: { schedule: lab.backup.schedule, retain: lab.backup.retain },
     },
@@ -125,6 +130,7 @@ export function describeLabCluster(labCluster: LiveLabCluster, now: Date): strin
   const conditions = status?.conditions ?? [];
   const condition = (type: string) => conditions.find((entry) => entry.type === type);
   const ready = condition(ConditionType.ready);
+  const cni = labCluster.spec?.cni ?? "calico";
   const addon = (label: string, type: string, objects: number | undefined) => {
     const found = condition(type);
     const state = found === undefined ? "unknown" : found.status === "True" ? "healthy" : found.reason;
@@ -146,11 +152,11 @@ export function describeLabCluster(labCluster: LiveLabCluster, now: Date): strin
       ready !== undefined && ready.status !== "True" ? ` (${ready.reason}: ${ready.message})` : ""
     }`,
     `  nodes:   ${status?.readyNodes ?? "?"}/${status?.expectedNodes ?? "?"} ready`,
-    `  addons:  ${addon("calico", ConditionType.calicoHealthy, status?.addons?.calico?.objects)}, ${addon(
-      "coredns",
-      ConditionType.corednsHealthy,
-      status?.addons?.coredns?.objects,
-    )}`,
+    `  addons:  ${
+      cni === "calico"
+        ? addon("calico", ConditionType.calicoHealthy, status?.addons?.calico?.objects)
+        : addon("kube-router", ConditionType.kubeRouterHealthy, status?.addons?.kubeRouter?.objects)
+    }, ${addon("coredns", ConditionType.corednsHealthy, status?.addons?.coredns?.objects)}`,
     `  backups: last ${
       backups?.lastSuccessfulTime === undefined
         ? "none yet"

@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { isMap, parseDocument } from "yaml";
 import { z } from "zod";
 
+import { CNIS, type Cni } from "../../operator/api/labcluster.ts";
 import { ConfigError, type ConfigProblem } from "../errors.ts";
 import { containsAddress, formatIpv4, networksOverlap, parseCidr, parseIpv4 } from "./ipv4.ts";
 import { PROVIDERS, type ProviderName } from "./provider-names.ts";
@@ -21,9 +22,8 @@ export const DEFAULT_CALICO_VERSION = "v3.31.7";
  */
 export const DEFAULT_OPERATOR_IMAGE = "kubelab-operator:0.1.0";
 
-/** The CNIs a lab can run (network.cni). */
-export const CNIS = ["calico", "kube-router"] as const;
-export type Cni = (typeof CNIS)[number];
+/** The CNIs a lab can run (network.cni): the LabCluster's spec.cni takes the same values. */
+export { CNIS, type Cni } from "../../operator/api/labcluster.ts";
 
 /** Resource floors: kubeadm's preflight needs 2 CPUs and ~1700 MiB on a control plane. */
 export const FLOORS = {

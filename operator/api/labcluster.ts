@@ -11,7 +11,7 @@ import {
   objectMetaSchema,
   timestamp,
 } from "./common.ts";
-import { BUNDLE_SOURCES } from "./addons/bundle.ts";
+import { BUNDLE_SOURCES, type AddonName } from "./addons/bundle.ts";
 import { MESSAGE_KEY, type CrdDefinition } from "./crd.ts";
 import { CRON_SCHEDULE, CRON_SCHEDULE_MESSAGE } from "./cron.ts";
 
@@ -43,12 +43,38 @@ export type Remediation = (typeof REMEDIATIONS)[number];
 export const ADDON_MODES = ["Reconcile", "EnsureExists", "Disabled"] as const;
 export type AddonMode = (typeof ADDON_MODES)[number];
 
+/** The CNIs a lab can run (spec.cni, from lab.yaml's network.cni); each is also the name of its addon. */
+export const CNIS = ["calico", "kube-router"] as const satisfies readonly AddonName[];
+export type Cni = (typeof CNIS)[number];
+
+/**
+ * The key of each addon under spec.addons and status.addons: camelCase, as API fields are (the addon
+ * `kube-router` is `kubeRouter` there).
+ */
+export const ADDON_FIELDS = {
+  calico: "calico",
+  "kube-router": "kubeRouter",
+  coredns: "coredns",
+} as const satisfies Record<AddonName, string>;
+
+/**
+ * Whether the lab runs `addon`: CoreDNS always, a CNI only when spec.cni names it. The operator neither
+ * restores, captures nor reports an addon the lab does not run, so the other CNI's absence never holds
+ * Ready back (and its leftover bundle, if any, is never applied beside the lab's CNI).
+ */
+export function runsAddon(spec: Pick<LabClusterSpec, "cni">, addon: AddonName): boolean {
+  return addon === "coredns" || addon === spec.cni;
+}
+
 /** Condition types the LabCluster reports. Parts added later (addons, backups) add theirs here. */
 export const ConditionType = {
   /** Every part is healthy. The summary `kubectl wait --for=condition=Ready` waits for. */
   ready: "Ready",
   nodesHealthy: "NodesHealthy",
+  /** Reported on Calico labs only (spec.cni: calico). */
   calicoHealthy: "CalicoHealthy",
+  /** Reported on kube-router labs only (spec.cni: kube-router). */
+  kubeRouterHealthy: "KubeRouterHealthy",
   corednsHealthy: "CoreDNSHealthy",
   backupsHealthy: "BackupsHealthy",
   /** Informational, not part of Ready: whether node remediation may act now, and why not. */
@@ -185,6 +211,13 @@ const etcdBackupSpecSchema = z.object({
 
 export const labClusterSpecSchema = z
   .object({
+    cni: z
+      .enum(CNIS)
+      .default("calico")
+      .describe(
+        "The CNI the lab runs (bootstrap sets it from lab.yaml's network.cni): the operator restores that " +
+          "one's objects and reports its condition (CalicoHealthy or KubeRouterHealthy), never the other's.",
+      ),
     nodes: z
       .object({
         expected: z
@@ -202,10 +235,14 @@ export const labClusterSpecSchema = z
     addons: z
       .object({
         calico: addonSpecSchema.prefault({}),
+        kubeRouter: addonSpecSchema.prefault({}),
         coredns: addonSpecSchema.prefault({}),
       })
       .prefault({})
-      .describe("Restoration of the Calico and CoreDNS objects bootstrap installed."),
+      .describe(
+        "Restoration of the objects bootstrap installed: the CNI's (calico or kubeRouter, as spec.cni says) " +
+          "and CoreDNS's.",
+      ),
     etcdBackup: etcdBackupSpecSchema.prefault({}).describe("Scheduled, verified etcd snapshots."),
   })
   .describe("The desired state of the lab.");
@@ -279,7 +316,10 @@ export const labClusterStatusSchema = z
     observedGeneration: count().optional().describe("The .metadata.generation this status describes."),
     conditions: conditionList()
       .optional()
-      .describe("Ready, NodesHealthy, CalicoHealthy, CoreDNSHealthy, BackupsHealthy."),
+      .describe(
+        "Ready, NodesHealthy, CalicoHealthy or KubeRouterHealthy (the CNI spec.cni names), CoreDNSHealthy, " +
+          "BackupsHealthy.",
+      ),
     readyNodes: count().optional().describe("Nodes that are healthy."),
     expectedNodes: count()
       .optional()
@@ -296,7 +336,11 @@ export const labClusterStatusSchema = z
       ),
     omittedNodes: count().optional().describe("Healthy nodes left out of status.nodes to keep it small."),
     addons: z
-      .object({ calico: addonStatusSchema.optional(), coredns: addonStatusSchema.optional() })
+      .object({
+        calico: addonStatusSchema.optional(),
+        kubeRouter: addonStatusSchema.optional(),
+        coredns: addonStatusSchema.optional(),
+      })
       .optional(),
     backups: z
       .object({
@@ -336,14 +380,19 @@ export const labClusterCrd: CrdDefinition = {
   shortNames: ["lab"],
   scope: LABCLUSTER_SCOPE,
   description:
-    "A kubelab lab: the nodes it should have and how the operator keeps it healthy (node health, Calico and " +
-    "CoreDNS restoration, etcd snapshots). One per cluster.",
+    "A kubelab lab: the nodes it should have and how the operator keeps it healthy (node health, CNI (Calico " +
+    "or kube-router) and CoreDNS restoration, etcd snapshots). One per cluster.",
   spec: labClusterSpecSchema,
   status: labClusterStatusSchema,
   printerColumns: [
     { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
     { name: "Nodes", type: "string", jsonPath: ".status.nodeSummary", description: "ready/expected" },
     { name: "Calico", type: "string", jsonPath: '.status.conditions[?(@.type=="CalicoHealthy")].status' },
+    {
+      name: "KubeRouter",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="KubeRouterHealthy")].status',
+    },
     { name: "CoreDNS", type: "string", jsonPath: '.status.conditions[?(@.type=="CoreDNSHealthy")].status' },
     { name: "Last Backup", type: "date", jsonPath: ".status.backups.lastSuccessfulTime" },
     { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },

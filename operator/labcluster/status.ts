@@ -69,7 +69,8 @@ export function composeStatus(
   };
   let fields: LabClusterStatus = { ...previous };
   for (const result of results) {
-    // status.addons is shared: each addon part owns its own key under it (addons.calico, addons.coredns).
+    // status.addons is shared: each addon part owns its own key under it (addons.calico, addons.coredns), and
+    // drops it by setting it undefined (the lab does not run that addon).
     const addons =
       result.status.addons === undefined ? {} : { addons: { ...fields.addons, ...result.status.addons } };
     fields = { ...fields, ...result.status, ...addons };

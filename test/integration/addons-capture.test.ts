@@ -23,6 +23,7 @@ import {
   applyLabCluster,
   deleteLabCluster,
   installCrds,
+  labClusterCondition,
   labClusterEvents,
   labClusterStatus,
   startOperator,
@@ -45,9 +46,7 @@ async function bundle(addon: "calico" | "coredns") {
   return decoded.kind === "ok" ? decoded.bundle : undefined;
 }
 
-async function condition(type: string) {
-  return (await labClusterStatus(LAB)).conditions?.find((entry) => entry.type === type);
-}
+const condition = (type: string) => labClusterCondition(LAB, type);
 
 describe("addon capture mode on a real control plane", function () {
   this.timeout(120_000);

@@ -15,7 +15,16 @@ import { writeAddonBundles } from "../../bootstrap/kube/addon-bundles.ts";
 import { applyManifests } from "../../bootstrap/kube/client.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import { calicoFixtureObjects } from "../fixtures/calico/generate.ts";
-import { adminClient } from "./operator/helpers.ts";
+import type { LabClusterSpecInput } from "../../operator/api/labcluster.ts";
+import {
+  adminClient,
+  applyLabCluster,
+  deleteLabCluster,
+  installCrds,
+  startOperator,
+  waitLabClusterCondition,
+  type RunningOperator,
+} from "./operator/helpers.ts";
 
 /** The operator of the integration tests runs in `default` (operator/helpers.ts), so its bundles live there. */
 export const BUNDLE_NAMESPACE = "default";
@@ -70,6 +79,56 @@ export async function writeBundles(
     signal: AbortSignal.timeout(60_000),
     timeoutMs: 60_000,
   });
+}
+
+/**
+ * What `bootstrap up` does for its addons: applies their objects as bootstrap, writes their bundles, and waits
+ * until their workloads are available.
+ */
+export async function installAsBootstrap(
+  bundles: readonly { addon: AddonName; objects: readonly BundleObject[] }[],
+): Promise<void> {
+  const objects = bundles.flatMap((bundle) => bundle.objects);
+  await applyAsBootstrap(objects);
+  await writeBundles(bundles);
+  await waitWorkloadsAvailable(objects);
+}
+
+/**
+ * The hooks of an addon restoration suite: before, the CRDs, the addons installed as bootstrap does
+ * (installAsBootstrap), the LabCluster `lab` with `spec` and an operator, until every `healthy` condition is
+ * True; after, all of it removed. `bundles` is called in the before hook (the plane is known then). Returns
+ * the running operator, for the tests.
+ */
+export function addonRestoreHooks(options: {
+  readonly lab: string;
+  readonly spec: LabClusterSpecInput;
+  readonly bundles: () => readonly { addon: AddonName; objects: readonly BundleObject[] }[];
+  readonly healthy: readonly string[];
+}): () => RunningOperator {
+  let operator: RunningOperator | undefined;
+  let objects: BundleObject[] = [];
+  before(async function () {
+    this.timeout(300_000);
+    await installCrds();
+    const bundles = options.bundles();
+    objects = bundles.flatMap((bundle) => bundle.objects);
+    await installAsBootstrap(bundles);
+    await applyLabCluster(options.lab, options.spec);
+    operator = startOperator(options.lab);
+    for (const type of options.healthy) await waitLabClusterCondition(options.lab, type, "True", 60_000);
+  });
+  after(async function () {
+    this.timeout(300_000);
+    await operator?.stop();
+    await deleteLabCluster(options.lab);
+    await deleteBundles();
+    await deleteObjects(objects);
+  });
+  return () => {
+    if (operator === undefined) throw new Error("the operator runs only once the suite's before hook ran");
+    return operator;
+  };
 }
 
 /** Deletes every bundle ConfigMap of the test namespace. */

@@ -7,29 +7,24 @@ import { kubeadmCorefile, renderCoreDns } from "../../operator/api/addons/coredn
 import { objectQueueKey, refOf } from "../../operator/labcluster/addons/objects.ts";
 import { controlPlane, waitFor } from "../envtest/index.ts";
 import {
+  addonRestoreHooks,
   applyAsBootstrap,
   calicoObjects,
   coreDnsObjects,
   deleteAndWaitRestored,
-  deleteBundles,
-  deleteObjects,
   pathOf,
   readObject,
   titleOf,
-  waitWorkloadsAvailable,
-  writeBundles,
   type LiveObject,
 } from "./addons-fixtures.ts";
 import {
   adminClient,
   applyLabCluster,
-  deleteLabCluster,
-  installCrds,
+  labClusterCondition,
   labClusterEvents,
   labClusterStatus,
   reconciledSince,
-  startOperator,
-  type RunningOperator,
+  waitLabClusterCondition,
 } from "./operator/helpers.ts";
 
 const LAB = "addons";
@@ -54,21 +49,9 @@ type DaemonSet = LiveObject & {
   };
 };
 
-async function condition(type: string) {
-  return (await labClusterStatus(LAB)).conditions?.find((entry) => entry.type === type);
-}
-
-/** Waits until a condition reaches `status`. */
-async function waitCondition(type: string, status: string, timeoutMs = 30_000) {
-  return waitFor(
-    `${type}=${status}`,
-    async () => {
-      const found = await condition(type);
-      return found?.status === status ? found : undefined;
-    },
-    { timeoutMs },
-  );
-}
+const condition = (type: string) => labClusterCondition(LAB, type);
+const waitCondition = (type: string, status: string, timeoutMs?: number) =>
+  waitLabClusterCondition(LAB, type, status, timeoutMs);
 
 /** A merge patch as a user's kubectl edit would make it. */
 async function edit(object: BundleObject, patch: unknown): Promise<void> {
@@ -80,30 +63,17 @@ const keyOf = (addon: "calico" | "coredns", object: BundleObject) => objectQueue
 
 describe("addon restoration on a real control plane", function () {
   this.timeout(120_000);
-  let operator: RunningOperator | undefined;
-
-  before(async function () {
-    this.timeout(300_000);
-    coredns = coreDnsObjects();
-    await installCrds();
-    await applyAsBootstrap([...calico, ...coredns]);
-    await writeBundles([
-      { addon: "calico", objects: calico },
-      { addon: "coredns", objects: coredns },
-    ]);
-    await waitWorkloadsAvailable([...calico, ...coredns]);
-    await applyLabCluster(LAB, {});
-    operator = startOperator("addons");
-    await waitCondition("CalicoHealthy", "True", 60_000);
-    await waitCondition("CoreDNSHealthy", "True", 60_000);
-  });
-
-  after(async function () {
-    this.timeout(300_000);
-    await operator?.stop();
-    await deleteLabCluster(LAB);
-    await deleteBundles();
-    await deleteObjects([...calico, ...coredns]);
+  const operator = addonRestoreHooks({
+    lab: LAB,
+    spec: {},
+    bundles: () => {
+      coredns = coreDnsObjects();
+      return [
+        { addon: "calico", objects: calico },
+        { addon: "coredns", objects: coredns },
+      ];
+    },
+    healthy: ["CalicoHealthy", "CoreDNSHealthy"],
   });
 
   describe("every bundled object, deleted, is re-created from the bundle", () => {
@@ -169,10 +139,10 @@ describe("addon restoration on a real control plane", function () {
 
   it("keeps an edited Corefile (EnsureExists never overwrites)", async () => {
     const edited = `${kubeadmCorefile(controlPlane().dnsDomain)}# edited by a user\n`;
-    const mark = operator!.logs.length;
+    const mark = operator().logs.length;
     await edit(corefile(), { data: { Corefile: edited } });
     // The operator reconciled the Corefile after the edit (proof it saw it) and left it.
-    await reconciledSince(operator!, "addons", keyOf("coredns", corefile()), mark);
+    await reconciledSince(operator(), "addons", keyOf("coredns", corefile()), mark);
     const live = (await readObject(corefile())) as LiveObject & { data: { Corefile: string } };
     expect(live.data.Corefile).to.equal(edited);
   });
@@ -184,7 +154,7 @@ describe("addon restoration on a real control plane", function () {
 
   it("records restores: status counts and lastRestore, an Event per restore, the metric", async () => {
     const before = (await labClusterStatus(LAB)).addons?.calico?.restores ?? 0;
-    const metricBefore = await operator!.metrics.value("kubelab_addon_restores_total", {
+    const metricBefore = await operator().metrics.value("kubelab_addon_restores_total", {
       addon: "calico",
       kind: "ServiceAccount",
     });
@@ -202,7 +172,7 @@ describe("addon restoration on a real control plane", function () {
     expect(status.source).to.equal("bootstrap");
     expect(status.objects).to.equal(calico.length);
     expect(
-      await operator!.metrics.value("kubelab_addon_restores_total", {
+      await operator().metrics.value("kubelab_addon_restores_total", {
         addon: "calico",
         kind: "ServiceAccount",
       }),
@@ -221,9 +191,9 @@ describe("addon restoration on a real control plane", function () {
     const config = find(calico, "ConfigMap", "calico-config");
     await applyLabCluster(LAB, { addons: { calico: { mode: "Disabled" } } });
     await waitFor("CalicoHealthy removed", async () => (await condition("CalicoHealthy")) === undefined);
-    const mark = operator!.logs.length;
+    const mark = operator().logs.length;
     await adminClient().delete(await pathOf(config));
-    await reconciledSince(operator!, "addons", keyOf("calico", config), mark);
+    await reconciledSince(operator(), "addons", keyOf("calico", config), mark);
     expect(await readObject(config), "calico-config stays deleted").to.equal(undefined);
     await applyLabCluster(LAB, {});
     await waitFor("calico-config restored", async () => (await readObject(config)) !== undefined);
@@ -233,9 +203,9 @@ describe("addon restoration on a real control plane", function () {
   it("honours a kubelab.dev/addon-mode=Disabled label, also after the object is deleted", async () => {
     const binding = find(calico, "ClusterRoleBinding", "calico-tier-getter");
     await edit(binding, { metadata: { labels: { [ADDON_MODE_LABEL]: "Disabled" } } });
-    const mark = operator!.logs.length;
+    const mark = operator().logs.length;
     await adminClient().delete(await pathOf(binding));
-    await reconciledSince(operator!, "addons", keyOf("calico", binding), mark);
+    await reconciledSince(operator(), "addons", keyOf("calico", binding), mark);
     expect(await readObject(binding), `${objectIdentity(binding)} stays deleted`).to.equal(undefined);
     // CalicoHealthy stays True: an object a user took over does not count against the addon.
     expect((await condition("CalicoHealthy"))?.status).to.equal("True");

@@ -12,14 +12,14 @@ import { createWriteStream } from "node:fs";
 import { expect } from "chai";
 
 import {
-  ADDONS,
   BUNDLE_LABEL,
   decodeBundle,
   OPERATOR_NAMESPACE,
+  type AddonName,
   type BundleObject,
   type StoredConfigMap,
 } from "../../operator/api/addons/bundle.ts";
-import type { LabClusterSpecInput } from "../../operator/api/labcluster.ts";
+import type { Cni, LabClusterSpecInput } from "../../operator/api/labcluster.ts";
 import { REMEDIATION_ANNOTATION } from "../../operator/labcluster/nodes/cache.ts";
 import { createOperator } from "../../operator/operator.ts";
 import { ContentType, resourcePath } from "../../operator/runtime/client.ts";
@@ -27,6 +27,8 @@ import { impersonate } from "../../operator/runtime/kubeconfig.ts";
 import { createOperatorLogger } from "../../operator/runtime/log.ts";
 import { RuntimeMetrics } from "../../operator/runtime/metrics.ts";
 import { writeAddonBundles } from "../../bootstrap/kube/addon-bundles.ts";
+import { renderKubeRouter } from "../../bootstrap/kube/kube-router.ts";
+import { labOf } from "../unit/helpers.ts";
 import { controlPlane, createNamespace, deleteNamespace, ENVTEST_NODES, waitFor } from "../envtest/index.ts";
 import { compareWithGrants, grantsFromManifests } from "../rbac/grants.ts";
 import { RecordingKubeClient } from "../rbac/recorder.ts";
@@ -64,8 +66,10 @@ function operatorClient(): RecordingKubeClient {
   return new RecordingKubeClient(impersonate(adminConnection(), USER));
 }
 
-function spec(addonMode: "Reconcile" | "EnsureExists" | undefined): LabClusterSpecInput {
+function spec(addonMode: "Reconcile" | "EnsureExists" | undefined, cni: Cni = "calico"): LabClusterSpecInput {
+  const mode = addonMode === undefined ? {} : { mode: addonMode };
   return {
+    cni,
     nodes: {
       expected: [
         { name: ENVTEST_NODES.controlPlane, role: "control-plane" },
@@ -73,16 +77,14 @@ function spec(addonMode: "Reconcile" | "EnsureExists" | undefined): LabClusterSp
       ],
     },
     nodeHealth: { leaseStaleSeconds: 10, remediation: "Drain", maxUnhealthy: 1, drainTimeoutSeconds: 10 },
-    addons: {
-      calico: addonMode === undefined ? {} : { mode: addonMode },
-      coredns: addonMode === undefined ? {} : { mode: addonMode },
-    },
+    addons: { calico: mode, kubeRouter: mode, coredns: mode },
   };
 }
 
 describe("RBAC of manifests/ against the calls the operator makes", function () {
   this.timeout(10 * 60_000);
   const calico = calicoObjects();
+  const kubeRouter = renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[];
   let coredns: BundleObject[] = [];
   let client: RecordingKubeClient;
   let stopOperator: (() => Promise<void>) | undefined;
@@ -339,18 +341,40 @@ describe("RBAC of manifests/ against the calls the operator makes", function () 
       const stored = async () =>
         (await admin.get<{ items: StoredConfigMap[] }>(bundles, { query: { labelSelector: BUNDLE_LABEL } }))
           .items;
+      const captured = (addons: readonly AddonName[]) =>
+        waitFor(
+          `${addons.join(" and ")} captured`,
+          async () => {
+            const items = await stored();
+            return addons.every((addon) => {
+              const decoded = decodeBundle(addon, items);
+              return decoded.kind === "ok" && decoded.bundle.source === "capture";
+            });
+          },
+          { timeoutMs: 90_000 },
+        );
       for (const item of await stored()) await admin.delete(`${bundles}/${item.metadata.name}`);
-      await waitFor(
-        "both addons captured",
-        async () => {
-          const items = await stored();
-          return ADDONS.every((addon) => {
-            const decoded = decodeBundle(addon, items);
-            return decoded.kind === "ok" && decoded.bundle.source === "capture";
-          });
-        },
-        { timeoutMs: 90_000 },
+      await captured(["calico", "coredns"]);
+
+      // A kube-router lab: the same restores and capture on kube-router's objects (Calico's are left alone).
+      await applyLabCluster(LAB, spec(undefined, "kube-router"));
+      await applyAsBootstrap(kubeRouter);
+      await writeAddonBundles(plane.kubeConfig, [{ addon: "kube-router", objects: kubeRouter }], {
+        namespace: OPERATOR_NAMESPACE,
+        signal: AbortSignal.timeout(60_000),
+        timeoutMs: 60_000,
+      });
+      await waitWorkloadsAvailable(kubeRouter);
+      for (const mode of ["Reconcile", "EnsureExists"] as const) {
+        await applyLabCluster(LAB, spec(mode, "kube-router"));
+        for (const object of kubeRouter) await deleteAndWaitRestored(object, 60_000);
+      }
+      await applyLabCluster(LAB, spec(undefined, "kube-router"));
+      const kubeRouterHead = (await stored()).find(
+        (item) => item.metadata.labels?.[BUNDLE_LABEL] === "kube-router",
       );
+      if (kubeRouterHead !== undefined) await admin.delete(`${bundles}/${kubeRouterHead.metadata.name}`);
+      await captured(["kube-router"]);
     } catch (error) {
       // A scenario that stalls is most often a call the server refused: say which.
       const refused = client.forbidden().map((call) => describeAttributes(call.attributes));

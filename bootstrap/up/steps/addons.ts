@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import type { KubernetesObject } from "@kubernetes/client-node";
 
-import { OPERATOR_NAMESPACE } from "../../../operator/api/addons/bundle.ts";
+import { OPERATOR_NAMESPACE, type AddonName } from "../../../operator/api/addons/bundle.ts";
 import { renderCoreDns } from "../../../operator/api/addons/coredns.ts";
 import { writeFileAtomic } from "../../files.ts";
 import { KUBE_ROUTER_VERSION, renderKubeRouter, renderKubeRouterManifest } from "../../kube/kube-router.ts";
@@ -56,39 +56,47 @@ export function kubeRouterStep(input: PlanInput): LabStep {
 }
 
 export function addonBundlesStep(input: PlanInput): LabStep {
-  const calico = labCni(input.lab) === "calico";
+  const cni = labCni(input.lab) === "calico" ? "Calico" : "kube-router";
   return {
     id: "addon-bundles",
-    title: `Write the ${calico ? "Calico and CoreDNS addon bundles" : "CoreDNS addon bundle"} the operator restores from (${OPERATOR_NAMESPACE})`,
+    title: `Write the ${cni} and CoreDNS addon bundles the operator restores from (${OPERATOR_NAMESPACE})`,
     scope: "lab",
-    digest: (run) => digestOf(JSON.stringify(bundles(run))),
+    digest: (run) => digestOf(JSON.stringify(labAddonBundles(run))),
     async run(run, progress) {
       const { writeAddonBundles } = await import("../../kube/addon-bundles.ts");
       const { loadKubeConfig } = await kubeClient();
-      const written = await writeAddonBundles(loadKubeConfig(run.workDir.kubeconfigFile), bundles(run), {
-        signal: run.signal,
-        timeoutMs: run.apiTimeoutMs,
-        progress: (line) => progress(line),
-      });
+      const written = await writeAddonBundles(
+        loadKubeConfig(run.workDir.kubeconfigFile),
+        labAddonBundles(run),
+        {
+          signal: run.signal,
+          timeoutMs: run.apiTimeoutMs,
+          progress: (line) => progress(line),
+        },
+      );
       return written.map((bundle) => `${bundle.addon} ${bundle.objects} objects`).join(", ");
     },
   };
 }
 
-/** The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's) or kubeadm made (CoreDNS). */
-function bundles(run: RunContext): { addon: "calico" | "coredns"; objects: readonly KubernetesObject[] }[] {
-  return [
-    ...(labCni(run.lab) === "calico"
-      ? [{ addon: "calico" as const, objects: run.appliedCalico().objects }]
-      : []),
-    { addon: "coredns" as const, objects: coreDnsObjects(run) },
-  ];
+/**
+ * The bundles of the lab's addons: exactly the objects bootstrap applied (the CNI's: Calico's or kube-router's,
+ * never both) or kubeadm made (CoreDNS).
+ */
+export function labAddonBundles(
+  run: Pick<RunContext, "lab" | "appliedCalico">,
+): { addon: AddonName; objects: readonly KubernetesObject[] }[] {
+  const cni: { addon: Cni; objects: readonly KubernetesObject[] } =
+    labCni(run.lab) === "calico"
+      ? { addon: "calico", objects: run.appliedCalico().objects }
+      : { addon: "kube-router", objects: renderKubeRouter(run.lab) };
+  return [cni, { addon: "coredns", objects: coreDnsObjects(run) }];
 }
 
 /**
  * kubeadm's CoreDNS objects for the lab (service subnet and DNS domain from lab.yaml, kubeadm's image): what
  * `kubeadm init` created, which is what the CoreDNS bundle must hold.
  */
-function coreDnsObjects(run: RunContext): KubernetesObject[] {
+function coreDnsObjects(run: Pick<RunContext, "lab">): KubernetesObject[] {
   return renderCoreDns({ serviceSubnet: run.lab.network.serviceCidr, dnsDomain: run.lab.network.dnsDomain });
 }

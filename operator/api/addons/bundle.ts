@@ -8,7 +8,7 @@ import { GROUP_VERSION } from "../common.ts";
  * The addons the operator restores. Each has one bundle: the objects bootstrap applied (or the operator
  * captured), which are the desired state of restoration.
  */
-export const ADDONS = ["calico", "coredns"] as const;
+export const ADDONS = ["calico", "kube-router", "coredns"] as const;
 export type AddonName = (typeof ADDONS)[number];
 
 /** Where a bundle came from: written by `bootstrap up` from what it applied, or captured from live objects. */

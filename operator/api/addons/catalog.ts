@@ -1,10 +1,12 @@
-// Which objects each addon's bundle may hold: the objects Calico's manifest and kubeadm's CoreDNS define.
+// Which objects each addon's bundle may hold: the objects Calico's manifest, bootstrap's kube-router and
+// kubeadm's CoreDNS define.
 //
 // A bundle is written by whoever can write ConfigMaps in kubelab-system, and the operator applies it with its
 // own rights. So a decoded bundle may hold only the objects of its addon's catalog (kind, namespace, name),
 // never a ClusterRoleBinding to cluster-admin or a DaemonSet of someone's choosing: anything else refuses the
 // whole bundle. The catalog is also what capture mode looks for on a cluster bootstrap did not make.
 import type { AddonName, BundleObject } from "./bundle.ts";
+import { KUBE_ROUTER_NAMESPACE, KubeRouterNames } from "./kube-router.ts";
 
 /** One object an addon may have: API group, kind, REST plural, namespace (none: cluster-scoped), name. */
 export interface CatalogEntry {
@@ -24,7 +26,14 @@ const POLICY_CRD_GROUP = "policy.networking.k8s.io";
 
 const namespaced =
   (group: string, version: string, kind: string, plural: string) =>
-  (name: string): CatalogEntry => ({ group, version, kind, plural, namespace: KUBE_SYSTEM, name });
+  (name: string, namespace: string = KUBE_SYSTEM): CatalogEntry => ({
+    group,
+    version,
+    kind,
+    plural,
+    namespace,
+    name,
+  });
 const clusterScoped =
   (group: string, version: string, kind: string, plural: string) =>
   (name: string): CatalogEntry => ({ group, version, kind, plural, name });
@@ -92,7 +101,8 @@ export const CALICO_ROLE_NAMES = [
 export const COREDNS_ROLE_NAME = "system:coredns";
 
 /**
- * Calico v3.31's calico.yaml (what bootstrap applies) and kubeadm's CoreDNS objects
+ * Calico v3.31's calico.yaml (what bootstrap applies), kube-router's objects (bootstrap/kube/kube-router.ts,
+ * by the names both take from kube-router.ts) and kubeadm's CoreDNS objects
  * (cmd/kubeadm/app/phases/addons/dns). A Calico version that adds an object needs it added here, or its
  * bundle is refused (BundleRefused) and says which object.
  */
@@ -107,6 +117,13 @@ export const ADDON_CATALOGS: Readonly<Record<AddonName, AddonCatalog>> = {
     ...CALICO_ROLE_NAMES.flatMap((name) => [clusterRole(name), clusterRoleBinding(name)]),
     daemonSet("calico-node"),
     deployment("calico-kube-controllers"),
+  ],
+  "kube-router": [
+    serviceAccount(KubeRouterNames.serviceAccount, KUBE_ROUTER_NAMESPACE),
+    clusterRole(KubeRouterNames.clusterRole),
+    clusterRoleBinding(KubeRouterNames.clusterRoleBinding),
+    configMap(KubeRouterNames.configMap, KUBE_ROUTER_NAMESPACE),
+    daemonSet(KubeRouterNames.daemonSet, KUBE_ROUTER_NAMESPACE),
   ],
   coredns: [
     deployment("coredns"),

@@ -7,6 +7,7 @@ import {
   type CatalogEntry,
 } from "../../api/addons/catalog.ts";
 import { coreDnsParametersFromKubeadmConfig, renderCoreDns } from "../../api/addons/coredns.ts";
+import { KUBE_ROUTER_NAMESPACE, KubeRouterNames } from "../../api/addons/kube-router.ts";
 import { isNotFound } from "../../errors.ts";
 import { resourcePath, type KubeClient } from "../../runtime/client.ts";
 import { isAvailable, workloadStatus } from "./objects.ts";
@@ -27,6 +28,14 @@ const REQUIRED: Record<AddonName, CatalogEntry> = {
     plural: "daemonsets",
     namespace: KUBE_SYSTEM,
     name: "calico-node",
+  },
+  "kube-router": {
+    group: "apps",
+    version: "v1",
+    kind: "DaemonSet",
+    plural: "daemonsets",
+    namespace: KUBE_ROUTER_NAMESPACE,
+    name: KubeRouterNames.daemonSet,
   },
   coredns: {
     group: "apps",

@@ -1,4 +1,4 @@
-// The addon engine: one controller that restores the bundled objects of Calico and CoreDNS, one object per key.
+// The addon engine: one controller that restores the bundled objects of the CNI and CoreDNS, one object per key.
 import { Counter } from "prom-client";
 import type { Logger } from "winston";
 
@@ -18,7 +18,7 @@ import {
 } from "../../api/addons/bundle.ts";
 import { ADDON_CATALOGS, objectsOutsideCatalog, type AddonCatalog } from "../../api/addons/catalog.ts";
 import type { AddonStatus } from "../../api/labcluster.ts";
-import { LABCLUSTER_API_VERSION, LABCLUSTER_KIND } from "../../api/labcluster.ts";
+import { ADDON_FIELDS, LABCLUSTER_API_VERSION, LABCLUSTER_KIND, runsAddon } from "../../api/labcluster.ts";
 import { describeCause, isConflict } from "../../errors.ts";
 import { resourcePath } from "../../runtime/client.ts";
 import { formatTime } from "../../runtime/conditions.ts";
@@ -45,7 +45,7 @@ import {
   type RestoreReason,
 } from "./decide.ts";
 import type { AddonSnapshot } from "./health.ts";
-import { resolveMode } from "./modes.ts";
+import { resolveMode, specModeOf } from "./modes.ts";
 import {
   apiVersionOf,
   applyBody,
@@ -64,7 +64,11 @@ import {
 import { objectPath, ResourceResolver, type ResourceInfo } from "./resources.ts";
 
 /** Human names of the addons, for messages. */
-export const ADDON_TITLES: Record<AddonName, string> = { calico: "Calico", coredns: "CoreDNS" };
+export const ADDON_TITLES: Record<AddonName, string> = {
+  calico: "Calico",
+  "kube-router": "kube-router",
+  coredns: "CoreDNS",
+};
 
 /** The annotation `kubectl rollout restart` sets on the pod template; the operator sets the same one. */
 export const RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
@@ -576,7 +580,14 @@ export class AddonEngine implements Reconciler {
     const acting = this.#actingLabCluster();
     if (acting === undefined) return Action.awaitChange();
     const where = `ConfigMap ${this.#context.operatorNamespace}/${bundleHeadName(addon)}`;
-    if (acting.spec?.addons[addon].mode === "Disabled") {
+    if (acting.spec !== undefined && !runsAddon(acting.spec, addon)) {
+      this.#setProblem(state, {
+        reason: "NoBundle",
+        message: `no ${where}; not captured: the lab's CNI is ${acting.spec.cni} (spec.cni)`,
+      });
+      return Action.awaitChange();
+    }
+    if (acting.spec?.addons[ADDON_FIELDS[addon]].mode === "Disabled") {
       this.#setProblem(state, {
         reason: "NoBundle",
         message: `no ${where}; not captured: the addon is Disabled`,
@@ -590,7 +601,7 @@ export class AddonEngine implements Reconciler {
         this.#setProblem(state, {
           reason: "NoBundle",
           message:
-            `no ${where} and nothing to capture (${result.message}); set spec.addons.${addon}.mode: Disabled ` +
+            `no ${where} and nothing to capture (${result.message}); set spec.addons.${ADDON_FIELDS[addon]}.mode: Disabled ` +
             `if this cluster runs no ${title}`,
         });
         return Action.requeueAfter(retry.absent);
@@ -670,10 +681,10 @@ export class AddonEngine implements Reconciler {
       const cached = namespaceInformer?.get(namespaced);
       namespace = cached === undefined ? "missing" : cached.terminating ? "terminating" : "active";
     }
-    const spec = acting.spec.addons[state.addon];
+    const spec = acting.spec.addons[ADDON_FIELDS[state.addon]];
     const mode = resolveMode({
       kind: ref.kind,
-      specMode: spec.mode,
+      specMode: specModeOf(acting.spec, state.addon),
       liveLabel: live?.modeLabel,
       lastSeenLabel: live === undefined ? watch.informer.deleted(cacheKey)?.modeLabel : undefined,
       bundleLabel: (entry.desired.metadata.labels as Record<string, string> | undefined)?.[ADDON_MODE_LABEL],

@@ -1,5 +1,12 @@
 // Which restore mode applies to a bundled object: the LabCluster's, a label's or the kind's default (pure).
-import { ADDON_MODES, type AddonMode } from "../../api/labcluster.ts";
+import type { AddonName } from "../../api/addons/bundle.ts";
+import {
+  ADDON_FIELDS,
+  ADDON_MODES,
+  runsAddon,
+  type AddonMode,
+  type LabClusterSpec,
+} from "../../api/labcluster.ts";
 
 /** Where the mode of an object came from, for status messages and logs. */
 export type ModeSource =
@@ -28,6 +35,14 @@ export interface ResolvedMode {
  * when missing, never overwritten. Everything else (workloads, RBAC, Services, CRDs) is reconciled.
  */
 const ENSURE_EXISTS_KINDS: readonly string[] = ["ConfigMap"];
+
+/**
+ * The mode the LabCluster sets for a whole addon: spec.addons.<addon>.mode, and Disabled for an addon the lab
+ * does not run (the other CNI): a leftover bundle of it is never applied beside the lab's own CNI.
+ */
+export function specModeOf(spec: LabClusterSpec, addon: AddonName): AddonMode | undefined {
+  return runsAddon(spec, addon) ? spec.addons[ADDON_FIELDS[addon]].mode : "Disabled";
+}
 
 /** The mode of a kind when nothing else says: EnsureExists for ConfigMaps, Reconcile otherwise. */
 export function defaultMode(kind: string): AddonMode {

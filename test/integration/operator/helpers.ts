@@ -87,6 +87,29 @@ export async function labClusterStatus(
   return object.status ?? {};
 }
 
+/** One condition of a LabCluster's status; undefined while it is not reported. */
+export async function labClusterCondition(name: string, type: string, plane: ControlPlane = controlPlane()) {
+  return (await labClusterStatus(name, plane)).conditions?.find((entry) => entry.type === type);
+}
+
+/** Waits until a LabCluster's condition `type` has `status`, and returns it. */
+export async function waitLabClusterCondition(
+  name: string,
+  type: string,
+  status: string,
+  timeoutMs = 30_000,
+  plane: ControlPlane = controlPlane(),
+) {
+  return waitFor(
+    `${type}=${status}`,
+    async () => {
+      const found = await labClusterCondition(name, type, plane);
+      return found?.status === status ? found : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
 /** The status entry of one node, if listed. */
 export async function nodeStatus(labCluster: string, node: string, plane: ControlPlane = controlPlane()) {
   return (await labClusterStatus(labCluster, plane)).nodes?.find((entry) => entry.name === node);

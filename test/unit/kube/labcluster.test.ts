@@ -52,7 +52,16 @@ describe("kube/labcluster", () => {
       expect(parsed.data?.addons.calico).to.deep.equal({ unavailableSeconds: 180 });
       expect(parsed.data?.nodeHealth.remediation).to.equal("None");
       expect(parsed.data?.etcdBackup.hostPath).to.equal("/var/lib/kubelab/etcd-backups");
-      expect(Object.keys(object.spec).sort()).to.deep.equal(["etcdBackup", "nodes"]);
+      expect(Object.keys(object.spec).sort()).to.deep.equal(["cni", "etcdBackup", "nodes"]);
+    });
+
+    it("names the CNI the lab runs, the default one included, so the operator guards that one", () => {
+      expect(labClusterFor(labOf()).spec.cni).to.equal("calico");
+      expect(labClusterFor(labOf({ network: { cni: "kube-router" } })).spec.cni).to.equal("kube-router");
+      // lab.yaml without network.cni on a kit-fed podman lab runs kube-router (labCni): so does the LabCluster.
+      expect(labClusterFor(labOf({ provider: "podman", podman: { kit: true } })).spec.cni).to.equal(
+        "kube-router",
+      );
     });
   });
 
@@ -120,5 +129,24 @@ describe("kube/labcluster", () => {
       "  addons:  calico healthy (39 objects), coredns DeploymentUnavailable (6 objects)",
       "  backups: last 2026-11-26 18:00 UTC (kubelab-m-k8s-1), next 2026-11-27 00:00 UTC (0 */6 * * *), 2 kept",
     ]);
+  });
+
+  it("describes the addons of a kube-router lab by kube-router's condition, not Calico's", () => {
+    const lines = describeLabCluster(
+      {
+        ...live({
+          observedGeneration: 1,
+          conditions: [
+            condition("Ready", "True"),
+            condition("KubeRouterHealthy", "True"),
+            condition("CoreDNSHealthy", "True"),
+          ],
+          addons: { kubeRouter: { objects: 5 }, coredns: { objects: 6 } },
+        }),
+        spec: { cni: "kube-router", etcdBackup: { schedule: "0 */6 * * *" } },
+      },
+      NOW,
+    );
+    expect(lines[2]).to.equal("  addons:  kube-router healthy (5 objects), coredns healthy (6 objects)");
   });
 });

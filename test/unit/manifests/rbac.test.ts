@@ -7,6 +7,8 @@ import { parseAllDocuments } from "yaml";
 
 import type { BundleObject } from "../../../operator/api/addons/bundle.ts";
 import { renderCoreDns } from "../../../operator/api/addons/coredns.ts";
+import { renderKubeRouter } from "../../../bootstrap/kube/kube-router.ts";
+import { labOf } from "../helpers.ts";
 import { calicoFixtureObjects } from "../../fixtures/calico/generate.ts";
 import { describeGrant, grantsFromManifests, grantsOf, type Grant } from "../../rbac/grants.ts";
 
@@ -54,6 +56,7 @@ describe("manifests/rbac.yaml", () => {
   it("gives the operator exactly the union of the addon roles it restores: each covered, nothing beyond", async () => {
     const roles = [
       ...calicoFixtureObjects(),
+      ...(renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[]),
       ...renderCoreDns({ serviceSubnet: "10.96.0.0/12", dnsDomain: "cluster.local" }),
     ].filter((object) => object.kind === "ClusterRole");
     expect(roles.map((role) => role.metadata.name)).to.deep.equal([
@@ -61,6 +64,7 @@ describe("manifests/rbac.yaml", () => {
       "calico-node",
       "calico-cni-plugin",
       "calico-tier-getter",
+      "kube-router",
       "system:coredns",
     ]);
     const wanted = roles.flatMap(roleGrants);

@@ -1,6 +1,8 @@
 // The addon catalogs: a bundle may hold only its addon's objects, and what bootstrap bundles always passes.
 import { expect } from "chai";
 
+import { renderKubeRouter } from "../../../../bootstrap/kube/kube-router.ts";
+import { labOf } from "../../helpers.ts";
 import type { BundleObject } from "../../../../operator/api/addons/bundle.ts";
 import { ADDON_CATALOGS, objectsOutsideCatalog } from "../../../../operator/api/addons/catalog.ts";
 import { renderCoreDns } from "../../../../operator/api/addons/coredns.ts";
@@ -20,6 +22,29 @@ describe("addon catalogs", () => {
     const coredns = renderCoreDns({ serviceSubnet: "10.96.0.0/12", dnsDomain: "cluster.local" });
     expect(objectsOutsideCatalog(coredns, ADDON_CATALOGS.coredns)).to.deep.equal([]);
     expect(ADDON_CATALOGS.calico).to.have.length(calicoFixtureObjects().length);
+  });
+
+  it("hold exactly the objects bootstrap applies for kube-router", () => {
+    const kubeRouter = renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[];
+    expect(objectsOutsideCatalog(kubeRouter, ADDON_CATALOGS["kube-router"])).to.deep.equal([]);
+    expect(ADDON_CATALOGS["kube-router"]).to.have.length(kubeRouter.length);
+  });
+
+  it("refuse a kube-router bundle with a foreign object: a binding to cluster-admin, Calico's DaemonSet, a namesake elsewhere", () => {
+    const kubeRouter = renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[];
+    const daemonSet = kubeRouter.find((object) => object.kind === "DaemonSet")!;
+    const elsewhere = { ...daemonSet, metadata: { ...daemonSet.metadata, namespace: "default" } };
+    const calicoNode = calicoFixtureObjects().find((object) => object.kind === "DaemonSet")!;
+    expect(
+      objectsOutsideCatalog(
+        [...kubeRouter, clusterAdminBinding, calicoNode, elsewhere],
+        ADDON_CATALOGS["kube-router"],
+      ),
+    ).to.deep.equal([
+      "ClusterRoleBinding calico-backdoor (rbac.authorization.k8s.io/v1)",
+      "DaemonSet kube-system/calico-node (apps/v1)",
+      "DaemonSet default/kube-router (apps/v1)",
+    ]);
   });
 
   it("name what is not the addon's: a binding to cluster-admin, a namesake in another namespace, another addon's object", () => {

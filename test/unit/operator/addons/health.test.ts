@@ -1,8 +1,14 @@
-// The CalicoHealthy / CoreDNSHealthy condition from the health of the addon's objects.
+// The CalicoHealthy / KubeRouterHealthy / CoreDNSHealthy condition from the health of the addon's objects.
 import { expect } from "chai";
 
-import type { ObjectHealth } from "../../../../operator/labcluster/addons/decide.ts";
+import { renderKubeRouter } from "../../../../bootstrap/kube/kube-router.ts";
+import { AVAILABLE, DEFAULT_RESTORE_POLICY } from "../../../../operator/labcluster/addons/backoff.ts";
+import { decideObject, type ObjectHealth } from "../../../../operator/labcluster/addons/decide.ts";
+import { ADDON_TITLES } from "../../../../operator/labcluster/addons/engine.ts";
 import { addonCondition, type AddonSnapshot } from "../../../../operator/labcluster/addons/health.ts";
+import { describeRef, refOf, toLiveObject } from "../../../../operator/labcluster/addons/objects.ts";
+import type { BundleObject } from "../../../../operator/api/addons/bundle.ts";
+import { labOf } from "../../helpers.ts";
 
 const healthy: ObjectHealth = { state: "Healthy", message: "" };
 const snapshot = (objects: AddonSnapshot["objects"], extra: Partial<AddonSnapshot> = {}): AddonSnapshot => ({
@@ -96,6 +102,52 @@ describe("addon conditions", () => {
     );
     expect(condition.status).to.equal("True");
     expect(condition.message).to.match(/BundleInvalid: sha256 mismatch/);
+  });
+
+  it("make KubeRouterHealthy False while the kube-router DaemonSet has fewer pods ready than desired, True once all are", () => {
+    const objects = renderKubeRouter(labOf({ network: { cni: "kube-router" } })) as BundleObject[];
+    const daemonSet = objects.find((object) => object.kind === "DaemonSet")!;
+    const conditionWith = (numberAvailable: number) => {
+      // The DaemonSet as the API server shows it: its controller saw the spec, 4 nodes, some pods ready.
+      const live = toLiveObject({
+        ...daemonSet,
+        metadata: { ...daemonSet.metadata, uid: "u1", generation: 1 },
+        status: { observedGeneration: 1, desiredNumberScheduled: 4, numberAvailable },
+      });
+      const decision = decideObject({
+        mode: "Reconcile",
+        live,
+        namespace: "active",
+        checkedFingerprint: live.fingerprint,
+        staleFingerprint: undefined,
+        awaitingCreate: false,
+        restoreTimes: [],
+        availability: AVAILABLE,
+        unavailableSeconds: 180,
+        policy: DEFAULT_RESTORE_POLICY,
+        now: 1_000_000,
+      });
+      return addonCondition(
+        "KubeRouterHealthy",
+        ADDON_TITLES["kube-router"],
+        snapshot(
+          objects.map((object) => ({
+            name: describeRef(refOf(object)),
+            health: object === daemonSet ? decision.health : healthy,
+          })),
+        ),
+      );
+    };
+    const unready = conditionWith(3);
+    expect(unready).to.deep.include({ type: "KubeRouterHealthy", status: "False", reason: "Unavailable" });
+    expect(unready.message).to.match(
+      /^1 of 5 kube-router objects not healthy: DaemonSet\/kube-system\/kube-router: Unavailable/,
+    );
+    expect(conditionWith(4)).to.deep.include({
+      type: "KubeRouterHealthy",
+      status: "True",
+      reason: "Healthy",
+    });
   });
 
   it("are False when a bundle was refused for objects outside the catalog, even with a good bundle still in use", () => {

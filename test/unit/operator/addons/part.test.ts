@@ -53,7 +53,7 @@ function input(spec: unknown, previous: LabClusterStatus = {}): PartInput {
 }
 
 describe("the addon parts", () => {
-  it("share one engine: one controller and one restore metric for Calico and CoreDNS", () => {
+  it("share one engine: one controller and one restore metric for Calico, kube-router and CoreDNS", () => {
     const { setup, controllers } = context();
     for (const part of addonParts()) part.setup(setup);
     expect(controllers.map((controller) => controller.name)).to.deep.equal(["addons"]);
@@ -74,7 +74,7 @@ describe("the addon parts", () => {
 
   it("report Unknown before a bundle is loaded, and carry the restore count and last restore of the previous status", async () => {
     const { setup } = context();
-    const [calico, coredns] = addonParts().map((part) => part.setup(setup));
+    const [calico, , coredns] = addonParts().map((part) => part.setup(setup));
     const lastRestore = {
       time: "2025-12-31T00:00:00Z",
       object: "DaemonSet/kube-system/calico-node",
@@ -106,5 +106,74 @@ describe("the addon parts", () => {
     expect(result.conditions).to.deep.equal([]);
     expect(result.removedConditions).to.deep.equal(["CalicoHealthy"]);
     expect(result.status.addons?.calico).to.deep.equal({ restores: 0 });
+  });
+
+  it("on a kube-router lab report KubeRouterHealthy, and drop CalicoHealthy and status.addons.calico", async () => {
+    const { setup } = context();
+    const [calico, kubeRouter] = addonParts().map((part) => part.setup(setup));
+    const previous: LabClusterStatus = { addons: { calico: { restores: 2 } } };
+    const calicoResult = await calico!.reconcile(input({ cni: "kube-router" }, previous));
+    expect(calicoResult.conditions).to.deep.equal([]);
+    expect(calicoResult.removedConditions).to.deep.equal(["CalicoHealthy"]);
+    const kubeRouterResult = await kubeRouter!.reconcile(input({ cni: "kube-router" }, previous));
+    expect(kubeRouterResult.conditions).to.deep.equal([
+      {
+        type: "KubeRouterHealthy",
+        status: "Unknown",
+        reason: "NoBundle",
+        message: "no kube-router bundle yet",
+      },
+    ]);
+    const composed = composeStatus(
+      previous,
+      [calicoResult, kubeRouterResult],
+      1,
+      new Date("2026-01-01T00:00:00Z"),
+    );
+    expect(JSON.parse(JSON.stringify(composed.status.addons))).to.deep.equal({
+      kubeRouter: { healthy: false, restores: 0 },
+    });
+  });
+
+  it("leave Ready to kube-router and CoreDNS on a kube-router lab: Calico's absence never holds it back", async () => {
+    const { setup } = context();
+    const [calico] = addonParts().map((part) => part.setup(setup));
+    // What a Calico-less lab showed before its spec named kube-router: CalicoHealthy without a bundle.
+    const previous = composeStatus(
+      {},
+      [await calico!.reconcile(input({}))],
+      1,
+      new Date("2026-01-01T00:00:00Z"),
+    ).status;
+    expect(previous.conditions?.find((condition) => condition.type === "Ready")?.status).to.equal("Unknown");
+    const healthy = (type: string) => ({
+      conditions: [{ type, status: "True" as const, reason: "Healthy", message: "m" }],
+      status: {},
+    });
+    const composed = composeStatus(
+      previous,
+      [
+        healthy("NodesHealthy"),
+        await calico!.reconcile(input({ cni: "kube-router" }, previous)),
+        healthy("KubeRouterHealthy"),
+        healthy("CoreDNSHealthy"),
+      ],
+      2,
+      new Date("2026-01-01T00:01:00Z"),
+    );
+    expect(composed.status.conditions?.map((condition) => [condition.type, condition.status])).to.deep.equal([
+      ["Ready", "True"],
+      ["NodesHealthy", "True"],
+      ["KubeRouterHealthy", "True"],
+      ["CoreDNSHealthy", "True"],
+    ]);
+  });
+
+  it("on a Calico lab (the default) do not report kube-router", async () => {
+    const { setup } = context();
+    const [, kubeRouter] = addonParts().map((part) => part.setup(setup));
+    const result = await kubeRouter!.reconcile(input({}));
+    expect(result.conditions).to.deep.equal([]);
+    expect(result.removedConditions).to.deep.equal(["KubeRouterHealthy"]);
   });
 });

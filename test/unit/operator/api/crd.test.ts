@@ -84,6 +84,7 @@ describe("CRD generation", () => {
       "Ready",
       "Nodes",
       "Calico",
+      "KubeRouter",
       "CoreDNS",
       "Last Backup",
       "Age",
