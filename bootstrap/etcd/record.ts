@@ -63,3 +63,11 @@ export function printable(text: string): string {
   }
   return out;
 }
+
+/** A snapshot as a restore knows it: its name, its backup directory on the node, and the agent's record of it. */
+export interface TrustedSnapshot {
+  readonly name: string;
+  /** The LabCluster's backup directory on the control plane (spec.etcdBackup.hostPath). */
+  readonly directory: string;
+  readonly record: SnapshotRecord;
+}

@@ -3,8 +3,7 @@ import { join } from "node:path";
 
 import { readFile, rm } from "node:fs/promises";
 
-import type { SnapshotRecord } from "../../operator/api/etcdsnapshot.ts";
-import { printable, trustedSnapshotRecord } from "../etcd/record.ts";
+import { printable, trustedSnapshotRecord, type TrustedSnapshot } from "../etcd/record.ts";
 import type { Lab } from "../lab/config.ts";
 import { StateError, StepError } from "../errors.ts";
 import { FileMode, writeFileAtomic } from "../files.ts";
@@ -21,14 +20,6 @@ export function restoreStamp(now: Date): string {
     .toISOString()
     .replaceAll(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-}
-
-/** A snapshot as a restore knows it: its name, its backup directory on the node, and the agent's record of it. */
-export interface TrustedSnapshot {
-  readonly name: string;
-  /** The LabCluster's backup directory on the control plane (spec.etcdBackup.hostPath). */
-  readonly directory: string;
-  readonly record: SnapshotRecord;
 }
 
 /**

@@ -1,6 +1,6 @@
 // The node provider contract: machines and shells (create, list, destroy, run a script, copy a file), and nothing more.
 import type { EtcdSnapshot } from "../../operator/api/etcdsnapshot.ts";
-import type { TrustedSnapshot } from "./node-restore.ts";
+import type { TrustedSnapshot } from "../etcd/record.ts";
 import { labClusterSpecSchema } from "../../operator/api/labcluster.ts";
 import type { Lab, LabNode } from "../lab/config.ts";
 import { workDirAt } from "../lab/workdir.ts";

@@ -59,7 +59,7 @@ const PROBE = `
 })();`;
 const CNI =
   PROVIDER === "podman"
-    ? { daemonSet: "kube-router", addon: "kube-router", condition: "KubeRouterHealthy" }
+    ? { daemonSet: "kube-router", addon: "kubeRouter", condition: "KubeRouterHealthy" }
     : { daemonSet: "calico-node", addon: "calico", condition: "CalicoHealthy" };
 /** The Calico manifest for labs without internet; the sim lab uses our fixture of the real manifest's size. */
 const CALICO_MANIFEST =

@@ -16,7 +16,8 @@ import { StateError, UsageError } from "../../errors.ts";
 import { FileMode, pathExists } from "../../files.ts";
 import { loadKubeConfig } from "../../kube/client.ts";
 import { runProcess } from "../../process.ts";
-import { restoreStamp, type TrustedSnapshot } from "../node-restore.ts";
+import type { TrustedSnapshot } from "../../etcd/record.ts";
+import { restoreStamp } from "../node-restore.ts";
 import {
   hostBackupsDir,
   type EtcdBackupOptions,

@@ -9,11 +9,11 @@ import { silentLogger } from "../../../bootstrap/log.ts";
 import { KindProvider } from "../../../bootstrap/providers/kind/provider.ts";
 import type { ProviderContext } from "../../../bootstrap/providers/provider.ts";
 import { VagrantProvider } from "../../../bootstrap/providers/vagrant/provider.ts";
+import type { TrustedSnapshot } from "../../../bootstrap/etcd/record.ts";
 import {
   readTrustedSnapshot,
   restoreLabEtcd,
   restoreStamp,
-  type TrustedSnapshot,
 } from "../../../bootstrap/providers/node-restore.ts";
 import { labOf, tempDir, useFakeVagrantOnPath } from "../helpers.ts";
 import { useFakeKindOnPath } from "./fake-kind.ts";
