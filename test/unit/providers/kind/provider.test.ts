@@ -354,6 +354,21 @@ describe("providers/kind", () => {
     }
   });
 
+  it("a script bash cannot parse fails with bash's status and message, as `docker exec` passes them on", async () => {
+    await provider().createNodes(lab, [lab.controlPlane], context());
+    const script = join(workDir, "broken.sh");
+    await writeFile(script, "#!/usr/bin/env bash\nif true; then\n  echo never closed\n");
+    try {
+      await provider().runScript(lab.workers[0]!, script, { step: "restore", timeoutMs: 10_000 }, context());
+      expect.fail("must fail");
+    } catch (error) {
+      expect(error).to.be.instanceOf(StepError);
+      expect((error as Error).message)
+        .to.contain("docker exec demo-worker (restore): exited with code 2")
+        .and.to.contain("syntax error");
+    }
+  });
+
   it("reaches no container before the cluster exists: a StateError saying to run up", async () => {
     try {
       await provider().copyFromNode(

@@ -234,6 +234,27 @@ describe("providers/vagrant", () => {
     }
   });
 
+  it("a script bash cannot parse fails with bash's status and message, as `vagrant ssh -c` passes them on", async () => {
+    const provider = new VagrantProvider();
+    await provider.createNodes(lab, [lab.controlPlane], context());
+    const script = join(workDir, "broken.sh");
+    await writeFile(script, "#!/usr/bin/env bash\nif true; then\n  echo never closed\n");
+    try {
+      await provider.runScript(
+        lab.controlPlane,
+        script,
+        { step: "prepare-nodes", timeoutMs: 10_000 },
+        context(),
+      );
+      expect.fail("must fail");
+    } catch (error) {
+      expect(error).to.be.instanceOf(StepError);
+      expect((error as Error).message)
+        .to.contain("vagrant ssh m-k8s (prepare-nodes): exited with code 2")
+        .and.to.contain("syntax error");
+    }
+  });
+
   it("copies a secret from a node into a 0600 file, never into the log", async () => {
     const provider = new VagrantProvider();
     await provider.createNodes(lab, [lab.controlPlane], context());
