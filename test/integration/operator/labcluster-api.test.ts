@@ -406,6 +406,7 @@ describe("LabCluster API on the API server", () => {
         "READY",
         "NODES",
         "CALICO",
+        "KUBEROUTER",
         "COREDNS",
         "LAST BACKUP",
         "AGE",
