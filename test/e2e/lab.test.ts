@@ -237,6 +237,109 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
       .sort();
   let cgroupMountsBefore: string[] = [];
 
+  /**
+   * Drain remediation on, and a Deployment with a pod on each worker (preferred anti-affinity, so an evicted
+   * pod may run beside the other). expectDrained: the silenced worker cordoned and every pod of the Deployment
+   * running elsewhere; expectUncordonedAndReset: the worker schedulable again, remediation back to None.
+   */
+  const startDrainScenario = async () => {
+    const custom = config.makeApiClient(CustomObjectsApi);
+    const core = config.makeApiClient(CoreV1Api);
+    const apps = config.makeApiClient(AppsV1Api);
+    const name = (await theLabCluster()).metadata.name;
+    const setRemediation = (remediation: string) =>
+      custom.patchClusterCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: LABCLUSTER_PLURAL,
+          name,
+          body: { spec: { nodeHealth: { remediation } } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    await setRemediation("Drain");
+    const namespace = "e2e-drain";
+    const labels = { app: "drained" };
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: "drained" },
+        spec: {
+          replicas: NODES - 1,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              affinity: {
+                podAntiAffinity: {
+                  preferredDuringSchedulingIgnoredDuringExecution: [
+                    {
+                      weight: 100,
+                      podAffinityTerm: {
+                        labelSelector: { matchLabels: labels },
+                        topologyKey: "kubernetes.io/hostname",
+                      },
+                    },
+                  ],
+                },
+              },
+              terminationGracePeriodSeconds: 1,
+              containers: [
+                {
+                  name: "idle",
+                  image: await operatorImage(),
+                  command: ["/nodejs/bin/node", "-e", "setInterval(() => {}, 1e9)"],
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+    const running = async () =>
+      (await core.listNamespacedPod({ namespace, labelSelector: "app=drained" })).items.filter(
+        (pod) => pod.status?.phase === "Running" && pod.metadata?.deletionTimestamp === undefined,
+      );
+    await waitFor(
+      `a drained pod running on ${SILENCED_NODE}`,
+      async () => {
+        const pods = await running();
+        return pods.length === NODES - 1 && pods.some((pod) => pod.spec?.nodeName === SILENCED_NODE)
+          ? pods
+          : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1000 },
+    );
+    return {
+      async expectDrained() {
+        await waitFor(
+          `${SILENCED_NODE} cordoned and its pods running on other nodes`,
+          async () => {
+            const node = await core.readNode({ name: SILENCED_NODE });
+            const pods = await running();
+            return node.spec?.unschedulable === true &&
+              pods.length === NODES - 1 &&
+              pods.every((pod) => pod.spec?.nodeName !== SILENCED_NODE)
+              ? true
+              : undefined;
+          },
+          { timeoutMs: 180_000, intervalMs: 1000 },
+        );
+      },
+      async expectUncordonedAndReset() {
+        await waitFor(
+          `${SILENCED_NODE} uncordoned`,
+          async () => ((await core.readNode({ name: SILENCED_NODE })).spec?.unschedulable ? undefined : true),
+          { timeoutMs: 120_000, intervalMs: 1000 },
+        );
+        await setRemediation("None");
+        await core.deleteNamespace({ name: namespace });
+      },
+    };
+  };
+
   /** Pids of the processes whose command line names the lab's directory (the sim lab runs them locally). */
   const processesOfLab = async (): Promise<number[]> => {
     const pids: number[] = [];
@@ -454,6 +557,10 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
   });
 
   it("reports a silenced node as unhealthy, and healthy again once it is back", async () => {
+    // On real nodes the LabCluster drains the silent worker: its pods are evicted and run elsewhere, and the
+    // node is uncordoned when it is back. (KWOK pods on sim have no kubelet to stop them.)
+    const drain = REAL_NODES ? await startDrainScenario() : undefined;
+    const silencedAt = Date.now();
     await setHeartbeats(SILENCED_NODE, false);
     try {
       const cluster = await waitFor(
@@ -467,14 +574,26 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
         },
         { timeoutMs: 180_000, intervalMs: 1000 },
       );
+      const reportedAfterMs = Date.now() - silencedAt;
       const node = cluster.status?.nodes?.find((n) => n.name === SILENCED_NODE);
       expect(["LeaseStale", "NotReady", "ReadyUnknown"]).to.include(node?.reason);
       expect(condition(cluster, "Ready")?.status).to.equal("False");
+      if (REAL_NODES) {
+        // The kubelet's last renewal was at most one renewal before the stop; the Lease is stale
+        // leaseStaleSeconds after it; + 1 s for the operator, + the poll above.
+        const staleSeconds = cluster.spec.nodeHealth.leaseStaleSeconds;
+        console.log(
+          `      ${SILENCED_NODE} reported unhealthy ${reportedAfterMs} ms after its kubelet stopped`,
+        );
+        expect(reportedAfterMs).to.be.at.most((staleSeconds + 1) * 1000 + 1000);
+        await drain!.expectDrained();
+      }
     } finally {
       await setHeartbeats(SILENCED_NODE, true);
     }
     const back = await waitReady(`the LabCluster to be Ready with ${SILENCED_NODE} back`, 180_000);
     expect(back.status?.readyNodes).to.equal(NODES);
+    await drain?.expectUncordonedAndReset();
   });
 
   it("`bootstrap backup` records a verified EtcdSnapshot, and `bootstrap restore --snapshot latest --yes` brings back a namespace deleted after it", async () => {
@@ -540,6 +659,30 @@ describe(`a lab on the ${PROVIDER} provider, end to end`, function () {
     );
     expect(proof.data).to.deep.equal({ saved: "before the backup" });
     await waitReady("the LabCluster to be Ready after the restore", 300_000);
+    if (REAL_NODES) {
+      // The restored cluster works: a new pod schedules and runs, and the operator still restores an addon.
+      const restoredCore = config.makeApiClient(CoreV1Api);
+      await restoredCore.createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { name: "after-restore" },
+          spec: {
+            restartPolicy: "Never",
+            containers: [
+              { name: "once", image: await operatorImage(), command: ["/nodejs/bin/node", "-e", "0"] },
+            ],
+          },
+        },
+      });
+      await waitFor(
+        "a pod created after the restore to run to completion",
+        async () =>
+          (await restoredCore.readNamespacedPod({ namespace, name: "after-restore" })).status?.phase ===
+            "Succeeded" || undefined,
+        { timeoutMs: 180_000, intervalMs: 1000 },
+      );
+      await deleteAndExpectRestore("Deployment", "coredns", (await theLabCluster()).metadata.name);
+    }
   });
 
   it("`bootstrap down` leaves nothing running and keeps the backups", async () => {
