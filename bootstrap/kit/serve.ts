@@ -6,6 +6,7 @@ import { extract } from "tar";
 
 import { CommandError } from "../errors.ts";
 import { runProcess } from "../process.ts";
+import { withStopRaceRetry } from "../providers/podman/objects.ts";
 import { ensureRootfs, type RootfsSpec } from "./rootfs.ts";
 
 /** The label every kubelab podman object carries: the lab's name. Stopping a lab's server goes by it. */
@@ -233,12 +234,14 @@ export async function stopKitServers(
   );
   const ids = listed.stdout.split("\n").filter((id) => id.trim() !== "");
   if (ids.length > 0) {
-    await runProcess("podman", ["rm", "--force", "--time", "2", ...ids], {
-      timeoutMs: 60_000,
-      signal,
-      logFile: options.logPath,
-      label: "podman rm (kit servers)",
-    });
+    await withStopRaceRetry(() =>
+      runProcess("podman", ["rm", "--force", "--ignore", "--time", "2", ...ids], {
+        timeoutMs: 60_000,
+        signal,
+        logFile: options.logPath,
+        label: "podman rm (kit servers)",
+      }),
+    );
   }
   return ids.length;
 }

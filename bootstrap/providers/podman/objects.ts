@@ -63,12 +63,31 @@ export async function removeObjects(podman: Podman, objects: readonly LabObject[
     objects.filter((object) => object.kind === kind).map((object) => object.name);
   const containers = names("container");
   if (containers.length > 0) {
-    await podman(["rm", "--force", "--ignore", "--time", "10", ...containers], { timeoutMs: 5 * 60_000 });
+    await withStopRaceRetry(() =>
+      podman(["rm", "--force", "--ignore", "--time", "10", ...containers], { timeoutMs: 5 * 60_000 }),
+    );
   }
   const volumes = names("volume");
   if (volumes.length > 0) await podman(["volume", "rm", "--force", ...volumes]).catch(ignoreMissing);
   for (const network of names("network"))
     await podman(["network", "rm", "--force", network]).catch(ignoreMissing);
+}
+
+/**
+ * Runs a `podman rm --force` again when it lost podman 4.3's stop race: the container exited on its own while
+ * podman was killing it ("could not be stopped ... container state improper: stopped"). The second attempt
+ * finds it stopped and removes it; any other failure is passed on.
+ */
+export async function withStopRaceRetry<T>(remove: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await remove();
+    } catch (error) {
+      const race = error instanceof Error && /could not be stopped|state improper/i.test(error.message);
+      if (!race || attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 function ignoreMissing(error: unknown): void {

@@ -7,6 +7,7 @@ import {
   ensureLabId,
   isLeftover,
   readLabId,
+  withStopRaceRetry,
   type LabObject,
 } from "../../../../bootstrap/providers/podman/objects.ts";
 import { tempDir } from "../../helpers.ts";
@@ -46,5 +47,26 @@ describe("providers/podman/objects", () => {
   it("objects without a lab id were not made by the provider and are never its leftovers", async () => {
     const ours = await ensureLabId(await tempDir());
     expect(await isLeftover(container({ "kubelab.dev/lab": "demo" }), ours)).to.equal(false);
+  });
+
+  it("removes again when podman lost its stop race, and passes any other failure on at once", async () => {
+    const race = new Error(
+      "podman rm: exited with code 2: Error: cannot remove container 4cf1 as it could not be stopped: " +
+        "sending SIGKILL to container 4cf1: container state improper: stopped",
+    );
+    let calls = 0;
+    const removed = await withStopRaceRetry(() => {
+      calls += 1;
+      return calls === 1 ? Promise.reject(race) : Promise.resolve("removed");
+    });
+    expect([removed, calls]).to.deep.equal(["removed", 2]);
+
+    calls = 0;
+    const other = new Error("podman rm: exited with code 125: Error: no container with name or ID x found");
+    const failed = await withStopRaceRetry(() => {
+      calls += 1;
+      return Promise.reject(other);
+    }).catch((error: unknown) => error);
+    expect([failed, calls]).to.deep.equal([other, 1]);
   });
 });
